@@ -1,0 +1,101 @@
+import type { RgbFrame } from './frames.ts';
+
+/** Execution providers onnxruntime-node can run the engine on. */
+export type ProviderName = 'cpu' | 'webgpu' | 'cuda';
+
+/** The four kinds of walk, as in the Keras SD3 latent-walk guide. */
+export type WalkKind = 'morph' | 'grid' | 'walk' | 'loop';
+
+export type WalkSpec =
+  /** Slerp of the prompt embeddings from A to B with fixed noise; `frames` images. */
+  | { kind: 'morph'; prompts: readonly [string, string]; frames: number }
+  /** 4-way slerp grid: p1 top-left, p2 top-right, p3 bottom-left, p4 bottom-right; gridSize x gridSize cells. */
+  | { kind: 'grid'; prompts: readonly [string, string, string, string]; gridSize: number; varyLatents?: boolean }
+  /** Walk around one prompt: frame k adds k * stepSize to the embeddings. */
+  | { kind: 'walk'; prompts: readonly [string]; frames: number; stepSize?: number }
+  /** Seamless circular noise walk around one prompt. */
+  | { kind: 'loop'; prompts: readonly [string]; frames: number };
+
+/** Sampler settings; anything left out comes from the pack's defaults. */
+export interface RenderSettings {
+  seed: number;
+  steps?: number;
+  guidance?: number;
+  width?: number;
+  height?: number;
+  negative?: string;
+  /** Frames per transformer call (each call carries 2x this many rows with guidance). */
+  batchSize?: number;
+}
+
+export type RenderStage = 'encode' | 'denoise' | 'decode' | 'output';
+
+export interface RenderProgress {
+  stage: RenderStage;
+  framesDone: number;
+  framesTotal: number;
+  /** Denoising step within the current batch (1-based), when stage is 'denoise'. */
+  step?: number;
+  steps?: number;
+  /** Seconds left, estimated from the batches done so far; absent until one batch is done. */
+  etaSeconds?: number;
+}
+
+/** Frames finished in one batch, handed out so a caller can checkpoint them. */
+export interface FrameBatch {
+  /** Frame indices in walk order, parallel to `frames`. */
+  indices: number[];
+  frames: RgbFrame[];
+}
+
+export interface RenderOptions {
+  onProgress?: (progress: RenderProgress) => void;
+  /** Called after each batch is decoded (await-ed, so a checkpoint is durable before the next batch). */
+  onBatch?: (batch: FrameBatch) => Promise<void> | void;
+  /** Frames already rendered by an earlier, interrupted attempt: they are reused, not rendered again. */
+  completedFrames?: ReadonlyMap<number, RgbFrame>;
+  signal?: AbortSignal;
+}
+
+/** What a prompt lost to CLIP's 77-token window. */
+export interface PromptTruncation {
+  prompt: string;
+  /** The words that did not fit, in order, as the user typed them. */
+  droppedWords: string[];
+}
+
+export interface StageTimings {
+  textEncodingMs: number;
+  denoisingMs: number;
+  decodingMs: number;
+  outputEncodingMs?: number;
+}
+
+export interface RenderReport {
+  kind: WalkKind;
+  prompts: string[];
+  negative: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+  frames: number;
+  gridSize?: number;
+  batchSize: number;
+  provider: ProviderName;
+  model: string;
+  modelPath: string;
+  sigmas: number[];
+  timesteps: number[];
+  timings: StageTimings;
+  truncations: PromptTruncation[];
+  /** Frames taken from `completedFrames` instead of being rendered. */
+  resumedFrames: number;
+}
+
+export interface RenderResult {
+  /** Frames in walk order (grid: row-major, gridSize x gridSize). */
+  frames: RgbFrame[];
+  report: RenderReport;
+}
