@@ -1,0 +1,60 @@
+/**
+ * The engine's public API: load a model pack once, render any walk with progress and an AbortSignal,
+ * and encode the frames into the artifact the bot posts. Nothing here knows about Discord or Redis.
+ *
+ *   const model = await loadModel();                       // the bundled pack
+ *   const { frames, report } = await render(model, { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 8 }, { seed: 1 });
+ *   const gif = await encodeArtifact(frames, { format: 'gif', fps: 10, rubberBand: true, maxBytes: 10 * 1024 * 1024 });
+ */
+import { fileURLToPath } from 'node:url';
+import { loadModelPack, type ModelPack, type RenderDefaults } from './pack/ModelPack.ts';
+import { renderWith } from './render.ts';
+import { PromptEncoder } from './text/PromptEncoder.ts';
+import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from './types.ts';
+
+export type * from './types.ts';
+export type { RgbFrame } from './frames.ts';
+export type { RenderDefaults } from './pack/ModelPack.ts';
+export { EngineError, RenderAbortedError, type EngineErrorCode } from './errors.ts';
+export { encodeArtifact, composeGrid, type Artifact, type ArtifactOptions, type ArtifactFormat } from './output/index.ts';
+export { ENGINE_LIMITS } from './RenderLimits.ts';
+
+/** The pack the CLI, the demo and the worker use when none is named. */
+export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/tiny', import.meta.url));
+
+export interface LoadModelOptions {
+  provider?: ProviderName;
+  log?: (line: string) => void;
+  /** Prompts kept encoded in memory (LRU). */
+  promptCacheSize?: number;
+}
+
+export interface LoadedModel {
+  readonly name: string;
+  readonly dir: string;
+  readonly provider: ProviderName;
+  readonly defaults: RenderDefaults;
+  /** @internal */
+  readonly pack: ModelPack;
+  /** @internal */
+  readonly prompts: PromptEncoder;
+  dispose(): Promise<void>;
+}
+
+export async function loadModel(dir: string = BUNDLED_MODEL_DIR, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const pack = await loadModelPack(dir, options);
+  const prompts = new PromptEncoder(pack, options.promptCacheSize ?? 64);
+  return {
+    name: pack.name,
+    dir: pack.dir,
+    provider: pack.provider,
+    defaults: pack.defaults,
+    pack,
+    prompts,
+    dispose: () => pack.dispose(),
+  };
+}
+
+export function render(model: LoadedModel, spec: WalkSpec, settings: RenderSettings, options?: RenderOptions): Promise<RenderResult> {
+  return renderWith(model.pack, model.prompts, spec, settings, options);
+}
