@@ -1,0 +1,40 @@
+/** `latentwalk demo`: the product without Discord — a morph, a grid, a walk and a loop from the bundled model into out/. */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BUNDLED_MODEL_DIR, loadModel, type ProviderName } from '../engine/index.ts';
+import { CliUsageError } from './CliError.ts';
+import { ProgressBar } from './ProgressBar.ts';
+import { DEFAULT_SEED, describeOutcome, renderToFile, type RenderJob } from './render.ts';
+
+export const DEMO_JOBS: ReadonlyArray<Pick<RenderJob, 'spec'> & { file: string }> = [
+  { file: 'morph.gif', spec: { kind: 'morph', prompts: ['a red circle', 'a blue square'], frames: 0 } },
+  { file: 'grid.png', spec: { kind: 'grid', prompts: ['a red circle', 'a blue square', 'a green triangle', 'a yellow star'], gridSize: 0 } },
+  { file: 'walk.gif', spec: { kind: 'walk', prompts: ['a purple ring on a white background'], frames: 0 } },
+  { file: 'loop.gif', spec: { kind: 'loop', prompts: ['a green star on a black background'], frames: 0 } },
+];
+
+export async function runDemoCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { 'out-dir': { type: 'string' }, model: { type: 'string' }, provider: { type: 'string' } } }));
+  } catch (error) {
+    throw new CliUsageError((error as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const outDir = resolve(values['out-dir'] ?? 'out');
+  const started = performance.now();
+  const model = await loadModel(values.model ?? BUNDLED_MODEL_DIR, { provider: (values.provider ?? 'cpu') as ProviderName });
+  console.log(`demo: model '${model.name}' (${model.dir}), writing to ${outDir}`);
+  try {
+    for (const { file, spec } of DEMO_JOBS) {
+      const out = resolve(outDir, file);
+      const t0 = performance.now();
+      const outcome = await renderToFile(model, { spec, modelDir: model.dir, provider: model.provider, seed: DEFAULT_SEED, rubberBand: true, out }, new ProgressBar());
+      for (const line of describeOutcome(outcome, out)) console.log(line);
+      console.log(`  ${spec.kind}: "${spec.prompts.join('" | "')}" in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await model.dispose();
+  }
+  console.log(`demo: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}

@@ -1,0 +1,291 @@
+/**
+ * `latentwalk render <morph|grid|walk|loop> <prompts...> [options]`: one render through the engine to a file,
+ * with an optional JSON report.
+ */
+import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  BUNDLED_MODEL_DIR,
+  EngineError,
+  composeGrid,
+  encodeArtifact,
+  loadModel,
+  render,
+  type Artifact,
+  type ArtifactFormat,
+  type LoadedModel,
+  type ProviderName,
+  type RenderResult,
+  type WalkKind,
+  type WalkSpec,
+} from '../engine/index.ts';
+import { CliUsageError, parseNumberOption } from './CliError.ts';
+import { ProgressBar } from './ProgressBar.ts';
+
+export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <prompts...> [options]
+  morph "<A>" "<B>"            slerp from A to B (rubber-band GIF)
+  grid "<p1>" "<p2>" "<p3>" "<p4>"  4-way interpolation grid (PNG or JPEG)
+  walk "<prompt>"              walk around one prompt (rubber-band GIF)
+  loop "<prompt>"              seamless circular noise walk (GIF)
+options: --model DIR --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
+         --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
+         --provider cpu|webgpu|cuda --max-bytes N --out FILE --report FILE`;
+
+const PROMPT_COUNT: Record<WalkKind, number> = { morph: 2, grid: 4, walk: 1, loop: 1 };
+const PROVIDERS: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda'];
+export const DEFAULT_SEED = 42;
+
+export interface RenderJob {
+  spec: WalkSpec;
+  modelDir: string;
+  provider: ProviderName;
+  seed: number;
+  steps?: number;
+  guidance?: number;
+  width?: number;
+  height?: number;
+  negative?: string;
+  batchSize?: number;
+  fps?: number;
+  rubberBand: boolean;
+  maxBytes?: number;
+  out: string;
+  report?: string;
+}
+
+export function parseRenderArgs(argv: string[]): RenderJob {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        frames: { type: 'string' },
+        'grid-size': { type: 'string' },
+        steps: { type: 'string' },
+        guidance: { type: 'string' },
+        width: { type: 'string' },
+        height: { type: 'string' },
+        seed: { type: 'string' },
+        negative: { type: 'string' },
+        'batch-size': { type: 'string' },
+        fps: { type: 'string' },
+        'step-size': { type: 'string' },
+        'vary-latents': { type: 'boolean' },
+        'no-rubber-band': { type: 'boolean' },
+        provider: { type: 'string' },
+        'max-bytes': { type: 'string' },
+        out: { type: 'string' },
+        report: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new CliUsageError((error as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  const { values: v, positionals } = parsed;
+  const kind = positionals[0] as WalkKind | undefined;
+  if (!kind || !(kind in PROMPT_COUNT)) throw new CliUsageError(`render needs a kind: morph, grid, walk or loop${kind ? ` (got '${kind}')` : ''}`);
+  const prompts = positionals.slice(1);
+  const want = PROMPT_COUNT[kind];
+  if (prompts.length !== want) throw new CliUsageError(`${kind} takes ${want} prompt${want > 1 ? 's' : ''} in quotes, got ${prompts.length}`);
+  const provider = (v.provider ?? 'cpu') as ProviderName;
+  if (!PROVIDERS.includes(provider)) throw new CliUsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got '${v.provider}'`);
+
+  const frames = parseNumberOption('frames', v.frames, { integer: true });
+  const gridSize = parseNumberOption('grid-size', v['grid-size'], { integer: true });
+  const stepSize = parseNumberOption('step-size', v['step-size']);
+  const spec = makeSpec(kind, prompts, { frames, gridSize, stepSize, varyLatents: v['vary-latents'] ?? false });
+  const seed = parseNumberOption('seed', v.seed, { integer: true }) ?? DEFAULT_SEED;
+  const maxBytes = parseNumberOption('max-bytes', v['max-bytes'], { integer: true });
+  if (maxBytes !== undefined && maxBytes <= 0) throw new CliUsageError(`--max-bytes must be a positive number of bytes, got ${maxBytes}`);
+  const fps = parseNumberOption('fps', v.fps);
+  if (fps !== undefined && !(fps > 0 && fps <= 100)) throw new CliUsageError(`--fps must be above 0 and at most 100, got ${fps}`);
+
+  const job: RenderJob = {
+    spec,
+    modelDir: v.model ?? BUNDLED_MODEL_DIR,
+    provider,
+    seed,
+    rubberBand: !(v['no-rubber-band'] ?? false),
+    out: resolve(v.out ?? `out/${kind}.${kind === 'grid' ? 'png' : 'gif'}`),
+  };
+  const optional = {
+    steps: parseNumberOption('steps', v.steps, { integer: true }),
+    guidance: parseNumberOption('guidance', v.guidance),
+    width: parseNumberOption('width', v.width, { integer: true }),
+    height: parseNumberOption('height', v.height, { integer: true }),
+    batchSize: parseNumberOption('batch-size', v['batch-size'], { integer: true }),
+    negative: v.negative,
+    fps,
+    maxBytes,
+    report: v.report ? resolve(v.report) : undefined,
+  };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) (job as unknown as Record<string, unknown>)[key] = value;
+  return job;
+}
+
+function makeSpec(
+  kind: WalkKind,
+  prompts: string[],
+  o: { frames: number | undefined; gridSize: number | undefined; stepSize: number | undefined; varyLatents: boolean },
+): WalkSpec {
+  switch (kind) {
+    case 'morph':
+      return { kind, prompts: [prompts[0]!, prompts[1]!], frames: o.frames ?? 0 };
+    case 'grid':
+      return { kind, prompts: [prompts[0]!, prompts[1]!, prompts[2]!, prompts[3]!], gridSize: o.gridSize ?? 0, varyLatents: o.varyLatents };
+    case 'walk':
+      return { kind, prompts: [prompts[0]!], frames: o.frames ?? 0, ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}) };
+    case 'loop':
+      return { kind, prompts: [prompts[0]!], frames: o.frames ?? 0 };
+  }
+}
+
+/** Fills frames / grid size left at 0 from the pack's defaults. */
+function withPackDefaults(spec: WalkSpec, model: LoadedModel): WalkSpec {
+  if (spec.kind === 'grid') return spec.gridSize ? spec : { ...spec, gridSize: Math.max(2, Math.round(Math.sqrt(model.defaults.frames))) };
+  return spec.frames ? spec : { ...spec, frames: model.defaults.frames };
+}
+
+export function formatForPath(kind: WalkKind, path: string): ArtifactFormat {
+  const ext = extname(path).toLowerCase();
+  if (kind === 'grid') {
+    if (ext === '.png') return 'png';
+    if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+    throw new CliUsageError(`a grid is written as .png or .jpg, not '${ext || path}'`);
+  }
+  if (ext === '.gif') return 'gif';
+  throw new CliUsageError(`a ${kind} is written as .gif, not '${ext || path}'`);
+}
+
+/** Fails before any rendering when a file cannot be written there. */
+export function checkWritable(path: string, what: string): void {
+  const dir = dirname(path);
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    if (existsSync(path)) {
+      if (statSync(path).isDirectory()) throw new Error('it is a directory');
+      accessSync(path, constants.W_OK);
+    } else {
+      accessSync(dir, constants.W_OK);
+    }
+  } catch (error) {
+    throw new EngineError('OUTPUT_UNWRITABLE', `cannot write the ${what} to ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export interface RenderOutcome {
+  result: RenderResult;
+  artifact: Artifact;
+  report: Record<string, unknown>;
+}
+
+/** Renders and encodes one job with an already loaded model (the demo reuses one model for several jobs). */
+export async function renderToFile(model: LoadedModel, job: RenderJob, progress?: ProgressBar): Promise<RenderOutcome> {
+  const format = formatForPath(job.spec.kind, job.out);
+  checkWritable(job.out, 'output');
+  if (job.report) checkWritable(job.report, 'report');
+  const spec = withPackDefaults(job.spec, model);
+  const settings = {
+    seed: job.seed,
+    ...(job.steps !== undefined ? { steps: job.steps } : {}),
+    ...(job.guidance !== undefined ? { guidance: job.guidance } : {}),
+    ...(job.width !== undefined ? { width: job.width } : {}),
+    ...(job.height !== undefined ? { height: job.height } : {}),
+    ...(job.negative !== undefined ? { negative: job.negative } : {}),
+    ...(job.batchSize !== undefined ? { batchSize: job.batchSize } : {}),
+  };
+  const result = await render(model, spec, settings, { onProgress: (p) => progress?.update(p) });
+  progress?.done();
+  const frames = spec.kind === 'grid' ? [composeGrid(result.frames, spec.gridSize, spec.gridSize)] : result.frames;
+  const artifact = await encodeArtifact(frames, {
+    format,
+    fps: job.fps ?? model.defaults.fps,
+    rubberBand: spec.kind !== 'loop' && spec.kind !== 'grid' && job.rubberBand,
+    displayScale: model.defaults.displayScale,
+    ...(job.maxBytes !== undefined ? { maxBytes: job.maxBytes } : {}),
+  });
+  try {
+    writeFileSync(job.out, artifact.bytes);
+  } catch (error) {
+    throw new EngineError('OUTPUT_UNWRITABLE', `cannot write the output to ${job.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const r = result.report;
+  const report = {
+    kind: r.kind,
+    prompts: r.prompts,
+    negative: r.negative,
+    seed: r.seed,
+    steps: r.steps,
+    guidance: r.guidance,
+    width: r.width,
+    height: r.height,
+    frames: r.frames,
+    ...(r.gridSize !== undefined ? { gridSize: r.gridSize } : {}),
+    ...(spec.kind === 'walk' ? { stepSize: spec.stepSize ?? 0.01 } : {}),
+    ...(spec.kind === 'grid' ? { varyLatents: spec.varyLatents ?? false } : {}),
+    batchSize: r.batchSize,
+    provider: r.provider,
+    model: r.model,
+    modelPath: r.modelPath,
+    sigmas: r.sigmas,
+    timesteps: r.timesteps,
+    timings: { ...r.timings, outputEncodingMs: artifact.encodeMs },
+    truncations: r.truncations,
+    output: {
+      path: job.out,
+      format: artifact.format,
+      bytes: artifact.bytes.length,
+      width: artifact.width,
+      height: artifact.height,
+      frameCount: artifact.frameCount,
+      rubberBand: spec.kind !== 'loop' && spec.kind !== 'grid' && job.rubberBand,
+      ...(artifact.delayCs !== undefined ? { delayCs: artifact.delayCs, fps: artifact.fps, requestedFps: job.fps ?? model.defaults.fps } : {}),
+      displayScale: model.defaults.displayScale,
+      ...(job.maxBytes !== undefined ? { maxBytes: job.maxBytes } : {}),
+      reductions: artifact.reductions,
+    },
+  };
+  if (job.report) {
+    try {
+      writeFileSync(job.report, JSON.stringify(report, null, 2) + '\n');
+    } catch (error) {
+      throw new EngineError('OUTPUT_UNWRITABLE', `cannot write the report to ${job.report}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  return { result, artifact, report };
+}
+
+export function describeOutcome(o: RenderOutcome, out: string): string[] {
+  const lines: string[] = [];
+  for (const t of o.result.report.truncations) {
+    lines.push(`warning: prompt "${t.prompt.slice(0, 60)}${t.prompt.length > 60 ? '...' : ''}" is longer than CLIP's 77 tokens; dropped: ${t.droppedWords.join(' ')}`);
+  }
+  const a = o.artifact;
+  const t = o.result.report.timings;
+  const secs = (ms: number) => (ms / 1000).toFixed(2);
+  lines.push(
+    `${out}: ${a.format.toUpperCase()} ${a.width}x${a.height}, ${a.frameCount} frame${a.frameCount === 1 ? '' : 's'}` +
+      `${a.delayCs !== undefined ? ` at ${a.fps?.toFixed(2)} fps (${a.delayCs}/100 s a frame)` : ''}, ${(a.bytes.length / 1024).toFixed(1)} KiB;` +
+      ` text ${secs(t.textEncodingMs)}s, denoise ${secs(t.denoisingMs)}s, decode ${secs(t.decodingMs)}s, encode ${secs(a.encodeMs)}s`,
+  );
+  for (const r of a.reductions) lines.push(`reduced to fit --max-bytes: ${r}`);
+  return lines;
+}
+
+export async function runRenderCommand(argv: string[]): Promise<number> {
+  const job = parseRenderArgs(argv);
+  formatForPath(job.spec.kind, job.out);
+  checkWritable(job.out, 'output');
+  if (job.report) checkWritable(job.report, 'report');
+  const model = await loadModel(job.modelDir, { provider: job.provider });
+  try {
+    const outcome = await renderToFile(model, job, new ProgressBar());
+    for (const line of describeOutcome(outcome, job.out)) console.log(line);
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}
