@@ -165,6 +165,7 @@ export function checkWritable(path: string, what: string): void {
   const dir = dirname(path);
   try {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+    else if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     if (existsSync(path)) {
       if (statSync(path).isDirectory()) throw new Error('it is a directory');
       accessSync(path, constants.W_OK);

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { copyTinyPack, makeTinyPackVariant, removeTestPacks } from './harness/packs.ts';
+
+const BIN = fileURLToPath(new URL('../bin/latentwalk.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'latentwalk-cli-'));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user error is one readable line on stderr and a non-zero exit, never a stack trace. */
+function assertOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0);
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+  assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+describe('latentwalk render (CLI)', () => {
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+    removeTestPacks();
+  });
+
+  it('morph --frames 5 writes an 8-frame ping-pong GIF that sharp decodes, and the JSON report', async () => {
+    const r = cli('render', 'morph', 'a dog', 'a cat', '--frames', '5', '--out', 'm.gif', '--report', 'm.json');
+    assert.equal(r.code, 0, r.stderr);
+    const gif = readFileSync(join(work, 'm.gif'));
+    const meta = await sharp(gif, { animated: true }).metadata();
+    assert.equal(meta.format, 'gif');
+    assert.equal(meta.pages, 8);
+    assert.equal(meta.loop, 0);
+    const report = JSON.parse(readFileSync(join(work, 'm.json'), 'utf8'));
+    for (const key of ['kind', 'prompts', 'negative', 'seed', 'steps', 'guidance', 'width', 'height', 'frames', 'batchSize', 'provider', 'modelPath', 'sigmas', 'timesteps', 'timings', 'output']) {
+      assert.ok(key in report, `report has ${key}`);
+    }
+    assert.equal(report.kind, 'morph');
+    assert.deepEqual(report.prompts, ['a dog', 'a cat']);
+    assert.equal(report.frames, 5);
+    assert.equal(report.output.frameCount, 8);
+    assert.equal(report.sigmas.length, report.steps + 1);
+    assert.equal(report.output.bytes, gif.length);
+    for (const stage of ['textEncodingMs', 'denoisingMs', 'decodingMs', 'outputEncodingMs']) assert.equal(typeof report.timings[stage], 'number');
+    // frames are ping-pong 0 1 2 3 4 3 2 1: page 3 (frame 3) equals page 5 (frame 3 on the way back)
+    const pages = await sharp(gif, { animated: true }).raw().toBuffer({ resolveWithObject: true });
+    const pageBytes = pages.data.length / 8;
+    const page = (k: number) => pages.data.subarray(k * pageBytes, (k + 1) * pageBytes);
+    // (the encoder keeps an already displayed pixel where that is no worse, so equal frames decode nearly, not bit, equal)
+    const mad = (a: Buffer, b: Buffer) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
+    assert.ok(mad(page(3), page(5)) < 0.5 && mad(page(1), page(7)) < 0.5, 'frames 3 and 1 come back on the way down');
+    assert.ok(mad(page(3), page(4)) > 10 * mad(page(3), page(5)), 'neighbouring frames differ');
+    assert.ok(mad(page(0), page(4)) > 1);
+  });
+
+  it('the same command twice gives byte-identical output', () => {
+    assert.equal(cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'a.gif').code, 0);
+    assert.equal(cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'b.gif').code, 0);
+    assert.ok(readFileSync(join(work, 'a.gif')).equals(readFileSync(join(work, 'b.gif'))));
+  });
+
+  it('renders grids to PNG and JPEG by extension', async () => {
+    assert.equal(cli('render', 'grid', 'a', 'b', 'c', 'd', '--grid-size', '2', '--out', 'g.png').code, 0);
+    const png = await sharp(readFileSync(join(work, 'g.png'))).metadata();
+    assert.equal(png.format, 'png');
+    assert.equal(cli('render', 'grid', 'a', 'b', 'c', 'd', '--grid-size', '2', '--out', 'g.jpg').code, 0);
+    assert.equal((await sharp(readFileSync(join(work, 'g.jpg'))).metadata()).format, 'jpeg');
+  });
+
+  it('--max-bytes: a render that would exceed the budget comes out under it, and the report says how', () => {
+    const free = cli('render', 'morph', 'a dog', 'a cat', '--frames', '8', '--width', '128', '--height', '128', '--out', 'big.gif', '--report', 'big.json');
+    assert.equal(free.code, 0, free.stderr);
+    const size = readFileSync(join(work, 'big.gif')).length;
+    const budget = Math.floor(size * 0.6);
+    const r = cli('render', 'morph', 'a dog', 'a cat', '--frames', '8', '--width', '128', '--height', '128', '--max-bytes', String(budget), '--out', 'small.gif', '--report', 'small.json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(join(work, 'small.gif')).length <= budget);
+    const report = JSON.parse(readFileSync(join(work, 'small.json'), 'utf8'));
+    assert.ok(report.output.reductions.length > 0);
+    assert.match(r.stdout, /reduced to fit --max-bytes/);
+  });
+
+  it('bad input: one line, non-zero exit', async () => {
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', '/no/such/pack', '--out', 'x.gif'), /model pack not found: \/no\/such\/pack/);
+    const broken = copyTinyPack();
+    rmSync(join(broken, 'transformer', 'model.onnx_data'));
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', broken, '--out', 'x.gif'), /transformer\/model\.onnx/);
+    const renamed = await makeTinyPackVariant({ transformerOutput: 'out_sample' });
+    rmSync(join(renamed, 'latentwalk.json'));
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', renamed, '--out', 'x.gif'), /has no output 'out_hidden_states'/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '100', '--out', 'x.gif'), /width must be a multiple of 16/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '1000', '--out', 'x.gif'), /frames must be an integer from 2 to 512/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', 'many', '--out', 'x.gif'), /--frames must be an integer/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--provider', 'tpu', '--out', 'x.gif'), /--provider must be one of cpu, webgpu, cuda/);
+    assertOneLineError(cli('render', 'morph', 'a', '--out', 'x.gif'), /morph takes 2 prompts/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', 'x.png'), /written as \.gif/);
+    // a parent that is a file cannot hold the output, for root too
+    writeFileSync(join(work, 'a-file'), 'x');
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', join(work, 'a-file', 'x.gif')), /cannot write the output to .*a-file\/x\.gif: ENOTDIR/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', '/proc/latentwalk.gif'), /cannot write the output/);
+  });
+});
