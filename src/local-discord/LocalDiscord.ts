@@ -1,0 +1,415 @@
+/**
+ * LocalDiscord: a Discord API v10 compatible gateway + REST server, in memory, for the real discord.js
+ * client. Tests (and later the playground) drive it from the user's side (slash commands, button clicks,
+ * modal submits) and read back what the bot did (messages, interaction responses, requests).
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  DEFAULT_ATTACHMENT_SIZE_LIMIT,
+  DEFAULT_BOT_USER,
+  DEFAULT_GUILD,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_RESPONSE_DEADLINE_MS,
+  DEFAULT_TOKEN,
+  DEFAULT_TOKEN_TTL_MS,
+} from './defaults.ts';
+import { Gateway, Intent } from './gateway.ts';
+import { UserActions } from './interactions/create.ts';
+import { InteractionRegistry, type InteractionRecord } from './interactions/registry.ts';
+import { InteractionResponder } from './interactions/respond.ts';
+import { MessageService } from './messages.ts';
+import { guildCreate, wireMember, wireUser } from './payloads.ts';
+import type { RestContext } from './rest/context.ts';
+import { Router } from './rest/router.ts';
+import { applicationRoutes } from './rest/routes/application.ts';
+import { channelRoutes } from './rest/routes/channels.ts';
+import { guildRoutes } from './rest/routes/guilds.ts';
+import { interactionRoutes } from './rest/routes/interactions.ts';
+import { SnowflakeGenerator } from './snowflake.ts';
+import { Store, type StoredMessage } from './store.ts';
+import type {
+  AutocompleteInput,
+  ButtonClickInput,
+  InteractionHandle,
+  InteractionState,
+  LocalDiscordEvents,
+  LocalDiscordOptions,
+  LocalMessage,
+  LogFn,
+  MessageMeta,
+  ModalSubmitInput,
+  OpenedModal,
+  RecordedRequest,
+  RegisteredCommand,
+  SlashCommandInput,
+  StoredFile,
+} from './types.ts';
+
+export interface GuildInfo {
+  id: string;
+  name: string;
+  premiumTier: number;
+  channels: { id: string; name: string; type: number }[];
+  /** Members other than the bot, with their guild-level permissions. */
+  members: { id: string; username: string; globalName: string | null; permissions: string }[];
+}
+
+const defaultLog: LogFn = (level, message) => {
+  if (level === 'warn') process.stderr.write(`${message}\n`);
+};
+
+export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
+  /** Starts listening; resolves once `restUrl` and `gatewayUrl` work. */
+  static async start(options: LocalDiscordOptions = {}): Promise<LocalDiscord> {
+    const server = new LocalDiscord(options);
+    await server.#listen(options.port ?? 0, options.host ?? '127.0.0.1');
+    return server;
+  }
+
+  readonly token: string;
+  readonly applicationId: string;
+  readonly botUserId: string;
+  /** Every REST request, in arrival order. */
+  readonly requests: RecordedRequest[] = [];
+
+  readonly #options: LocalDiscordOptions;
+  readonly #now: () => number;
+  readonly #log: LogFn;
+  readonly #ids: SnowflakeGenerator;
+  readonly #store: Store;
+  readonly #messages: MessageService;
+  readonly #registry: InteractionRegistry;
+  readonly #actions: UserActions;
+  readonly #gateway: Gateway;
+  readonly #router: Router;
+  readonly #http: Server;
+  #baseUrl = '';
+  #closed = false;
+
+  private constructor(options: LocalDiscordOptions) {
+    super();
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? defaultLog;
+    this.#ids = new SnowflakeGenerator(this.#now);
+    const bot = options.botUser ?? DEFAULT_BOT_USER;
+    this.token = options.token ?? DEFAULT_TOKEN;
+    this.botUserId = bot.id;
+    // Applications made since 2016 share the bot user's id.
+    this.applicationId = options.applicationId ?? bot.id;
+    this.#store = new Store(bot.id, bot, options.guilds ?? [DEFAULT_GUILD], this.#ids, new Date(this.#now()).toISOString());
+
+    this.#messages = new MessageService(this.#store, this.applicationId, this.#ids, this.#now, () => this.#baseUrl, {
+      created: (m) => this.#publish('messageCreate', 'MESSAGE_CREATE', m),
+      updated: (m) => this.#publish('messageUpdate', 'MESSAGE_UPDATE', m),
+      deleted: (m) => {
+        const info = { id: m.data.id, channelId: m.data.channel_id, guildId: m.meta.guildId };
+        if (m.meta.visibleTo === null) {
+          this.#gateway.dispatch('MESSAGE_DELETE', { id: info.id, channel_id: info.channelId, guild_id: info.guildId }, Intent.GuildMessages);
+        }
+        this.#emit('messageDelete', info);
+      },
+    });
+    this.#registry = new InteractionRegistry({
+      applicationId: this.applicationId,
+      responseDeadlineMs: options.interactionResponseDeadlineMs ?? DEFAULT_RESPONSE_DEADLINE_MS,
+      now: this.#now,
+    });
+    this.#actions = new UserActions({
+      store: this.#store,
+      registry: this.#registry,
+      ids: this.#ids,
+      now: this.#now,
+      applicationId: this.applicationId,
+      tokenTtlMs: options.interactionTokenTtlMs ?? DEFAULT_TOKEN_TTL_MS,
+      attachmentSizeLimit: options.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_SIZE_LIMIT,
+      allowUnregisteredCommands: options.allowUnregisteredCommands ?? false,
+      dispatch: (payload) => this.#gateway.dispatch('INTERACTION_CREATE', payload),
+    });
+    const responder = new InteractionResponder({
+      store: this.#store,
+      registry: this.#registry,
+      messages: this.#messages,
+      now: this.#now,
+      onResponse: (record: InteractionRecord) => this.#emit('interactionResponse', this.#registry.state(record)),
+      onModal: (modal) => this.#emit('modal', structuredClone(modal)),
+    });
+
+    this.#gateway = new Gateway({
+      token: this.token,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+      allowedPrivilegedIntents: options.allowedPrivilegedIntents ?? 0,
+      resumeUrl: () => this.gatewayUrl,
+      ready: () => ({
+        v: 10,
+        user: { ...wireUser(this.#store.users.get(this.botUserId)!), verified: true, mfa_enabled: false, flags: 0 },
+        guilds: [...this.#store.guilds.keys()].map((id) => ({ id, unavailable: true })),
+        private_channels: [],
+        relationships: [],
+        presences: [],
+        guild_join_requests: [],
+        geo_ordered_rtc_regions: [],
+        shard: [0, 1],
+        application: { id: this.applicationId, flags: 0 },
+        user_settings: {},
+      }),
+      guildCreates: () => [...this.#store.guilds.values()].map((g) => guildCreate(this.#store, g)),
+      log: this.#log,
+    });
+
+    const ctx: RestContext = {
+      store: this.#store,
+      applicationId: this.applicationId,
+      messages: this.#messages,
+      responder,
+      ids: this.#ids,
+      now: this.#now,
+      gatewayUrl: () => this.gatewayUrl,
+      commandsChanged: (guildId) => this.#emit('commandsUpdate', { guildId, commands: this.registeredCommands(guildId ?? undefined) }),
+    };
+    this.#router = new Router(
+      [...applicationRoutes(ctx), ...channelRoutes(ctx), ...guildRoutes(ctx), ...interactionRoutes(ctx)],
+      {
+        token: this.token,
+        now: this.#now,
+        log: this.#log,
+        maxBodyBytes: 110 * 1024 * 1024,
+        record: (r) => {
+          this.requests.push(r);
+          if (this.requests.length > (options.requestLogLimit ?? 10_000)) this.requests.shift();
+          this.#emit('request', r);
+        },
+      },
+    );
+
+    this.#http = createServer((req, res) => void this.#onRequest(req, res));
+    this.#http.on('upgrade', (req, socket, head) => {
+      if (Gateway.handles(req)) this.#gateway.upgrade(req, socket, head);
+      else if (!this.#options.onUpgrade?.(req, socket, head)) socket.destroy();
+    });
+  }
+
+  // ---- addresses ----------------------------------------------------------------------------------------
+
+  /** e.g. `http://127.0.0.1:PORT`: attachments and any embedding feature live here. */
+  get baseUrl(): string {
+    return this.#baseUrl;
+  }
+
+  /** For `new Client({ rest: { api: server.restUrl } })`; @discordjs/rest appends `/v10`. */
+  get restUrl(): string {
+    return `${this.#baseUrl}/api`;
+  }
+
+  /** What `GET /gateway/bot` hands out. */
+  get gatewayUrl(): string {
+    return `${this.#baseUrl.replace(/^http/, 'ws')}/gateway`;
+  }
+
+  get port(): number {
+    return (this.#http.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Bot sessions that have identified and are still connected. */
+  get connectedSessions(): number {
+    return this.#gateway.sessionCount;
+  }
+
+  /** The server's clock (the injected one, if any). */
+  now(): number {
+    return this.#now();
+  }
+
+  // ---- the user's side ------------------------------------------------------------------------------------
+
+  /** A member runs `/name` with options; the bot receives INTERACTION_CREATE (type 2). */
+  async slashCommand(input: SlashCommandInput): Promise<InteractionHandle> {
+    return this.#actions.slashCommand(input);
+  }
+
+  /** A member types into an option marked `focused`; the bot receives an autocomplete interaction (type 4). */
+  async autocomplete(input: AutocompleteInput): Promise<InteractionHandle> {
+    return this.#actions.slashCommand(input, true);
+  }
+
+  /** A member presses a button on a message (type 3, with the message). */
+  async clickButton(input: ButtonClickInput): Promise<InteractionHandle> {
+    return this.#actions.clickButton(input);
+  }
+
+  /** A member submits a modal the bot opened for them (type 5). */
+  async submitModal(input: ModalSubmitInput): Promise<InteractionHandle> {
+    return this.#actions.submitModal(input);
+  }
+
+  // ---- reading state ------------------------------------------------------------------------------------------
+
+  /**
+   * A channel's messages, oldest first. With `viewer`, what that member sees (others' ephemeral messages
+   * left out); without it, everything, ephemeral messages included.
+   */
+  messages(channelId: string, options: { viewer?: string } = {}): LocalMessage[] {
+    return this.#store
+      .channelMessages(channelId)
+      .filter((m) => options.viewer === undefined || m.meta.visibleTo === null || m.meta.visibleTo === options.viewer)
+      .map((m) => structuredClone(m.data));
+  }
+
+  message(id: string): LocalMessage | undefined {
+    const m = this.#store.messages.get(id);
+    return m ? structuredClone(m.data) : undefined;
+  }
+
+  /** Ephemeral audience, interaction, loading state and the raw `allowed_mentions` of each create/edit. */
+  messageMeta(id: string): MessageMeta | undefined {
+    const m = this.#store.messages.get(id);
+    return m ? structuredClone(m.meta) : undefined;
+  }
+
+  /** An uploaded file by attachment id (also served at the attachment's `url`). */
+  attachment(id: string): StoredFile | undefined {
+    return this.#store.files.get(id);
+  }
+
+  interactionResponse(interactionId: string): InteractionState | undefined {
+    const record = this.#registry.get(interactionId);
+    return record ? this.#registry.state(record) : undefined;
+  }
+
+  /** Modals the bot opened and nobody has submitted yet (for one user, if given). */
+  openModals(userId?: string): OpenedModal[] {
+    return this.#registry.modals
+      .filter((m) => !m.submitted && (userId === undefined || m.userId === userId))
+      .map((m) => structuredClone(m));
+  }
+
+  /** The commands registered for a guild, or the global ones when no guild is given. */
+  registeredCommands(guildId?: string): RegisteredCommand[] {
+    return [...this.#store.commandScope(guildId ?? null).values()].map((c) => structuredClone(c));
+  }
+
+  /** Guilds, channels and members (not the bot), for a UI that lets one person act as several. */
+  guilds(): GuildInfo[] {
+    return [...this.#store.guilds.values()].map((g) => ({
+      id: g.id,
+      name: g.name,
+      premiumTier: g.premiumTier,
+      channels: [...g.channels.values()].map((c) => ({ id: c.id, name: c.name, type: c.type })),
+      members: [...g.members.values()]
+        .filter((m) => m.userId !== this.botUserId)
+        .map((m) => {
+          const user = this.#store.users.get(m.userId)!;
+          return { id: user.id, username: user.username, globalName: user.globalName, permissions: this.#store.permissions(g.id, user.id).toString() };
+        }),
+    }));
+  }
+
+  /** Resolves with the arguments of the next `event` that passes `predicate`; rejects after `timeoutMs`. */
+  waitFor<K extends keyof LocalDiscordEvents>(
+    event: K,
+    predicate: (...args: LocalDiscordEvents[K]) => boolean = () => true,
+    timeoutMs = 5_000,
+  ): Promise<LocalDiscordEvents[K]> {
+    return new Promise((resolve, reject) => {
+      const emitter = this as EventEmitter;
+      const listener = (...args: unknown[]) => {
+        const typed = args as LocalDiscordEvents[K];
+        if (!predicate(...typed)) return;
+        clearTimeout(timer);
+        emitter.off(event, listener);
+        resolve(typed);
+      };
+      const timer = setTimeout(() => {
+        emitter.off(event, listener);
+        reject(new Error(`local-discord: no ${String(event)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      emitter.on(event, listener);
+    });
+  }
+
+  /** Closes the gateway sockets and the HTTP server; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#gateway.close();
+    await new Promise<void>((resolve) => {
+      this.#http.close(() => resolve());
+      // Keep-alive sockets (undici's pool in @discordjs/rest) would otherwise hold close() open.
+      this.#http.closeAllConnections();
+    });
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------------------
+
+  async #listen(port: number, host: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(port, host, () => {
+        this.#http.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.#http.address() as AddressInfo;
+    const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.#baseUrl = `http://${hostPart}:${address.port}`;
+  }
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    try {
+      if (url === '/api' || url.startsWith('/api/') || url.startsWith('/api?')) {
+        await this.#router.handle(req, res, url.slice('/api'.length) || '/');
+      } else if (url.startsWith('/attachments/')) {
+        this.#serveAttachment(url, req, res);
+      } else if (!this.#options.onHttpRequest?.(req, res)) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+      }
+    } catch (err) {
+      this.#log('warn', `local-discord: ${req.method} ${url} failed: ${(err as Error).stack ?? String(err)}`);
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  }
+
+  /** `/attachments/{channel}/{attachment}/{filename}`, like Discord's CDN paths. */
+  #serveAttachment(url: string, req: IncomingMessage, res: ServerResponse): void {
+    const [, , , id] = url.split('?')[0]!.split('/');
+    const file = this.#store.files.get(id ?? '');
+    if (!file) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': file.contentType,
+      'Content-Length': file.data.length,
+      'Cache-Control': 'public, max-age=31536000, immutable',
+    });
+    res.end(req.method === 'HEAD' ? undefined : file.data);
+  }
+
+  #publish(event: 'messageCreate' | 'messageUpdate', gatewayEvent: string, m: StoredMessage): void {
+    // The bot only hears about messages through the gateway with the GuildMessages intent, and never
+    // about ephemeral ones (the deferred placeholder included).
+    if (m.meta.visibleTo === null) {
+      const guild = this.#store.guilds.get(m.meta.guildId ?? '');
+      const member = guild?.members.get(m.data.author.id);
+      this.#gateway.dispatch(
+        gatewayEvent,
+        { ...m.data, guild_id: m.meta.guildId, ...(member && !m.data.webhook_id ? { member: wireMember(this.#store, member, false) } : {}) },
+        Intent.GuildMessages,
+      );
+    }
+    this.#emit(event, structuredClone(m.data), structuredClone(m.meta));
+  }
+
+  /** Listener errors must not turn into failed REST requests for the bot. */
+  #emit<K extends keyof LocalDiscordEvents>(event: K, ...args: LocalDiscordEvents[K]): void {
+    try {
+      (this as EventEmitter).emit(event, ...args);
+    } catch (err) {
+      this.#log('warn', `local-discord: a '${String(event)}' listener threw: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+}

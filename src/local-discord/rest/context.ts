@@ -1,0 +1,17 @@
+/** What the REST routes need from the server; LocalDiscord builds one. */
+import type { InteractionResponder } from '../interactions/respond.ts';
+import type { MessageService } from '../messages.ts';
+import type { SnowflakeGenerator } from '../snowflake.ts';
+import type { Store } from '../store.ts';
+
+export interface RestContext {
+  store: Store;
+  applicationId: string;
+  messages: MessageService;
+  responder: InteractionResponder;
+  ids: SnowflakeGenerator;
+  now: () => number;
+  gatewayUrl: () => string;
+  /** Called after a command route changed the registered commands of a guild (or global: null). */
+  commandsChanged: (guildId: string | null) => void;
+}
