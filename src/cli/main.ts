@@ -10,7 +10,8 @@ commands:
   render <morph|grid|walk|loop> <prompts...>   render a walk to a GIF or grid image (latentwalk render --help)
   demo [--out-dir DIR]                         render a morph, a grid, a walk and a loop with the bundled model
   worker                                       run a render worker (takes jobs from Redis)
-  jobs <submit|list|cancel|retry> ...          submit and inspect jobs in the queue`;
+  jobs <submit|list|show|cancel|retry> ...     submit and inspect jobs in the queue
+  jobs local-redis                             start a redis-server with AOF and noeviction for local use`;
 
 type Command = (argv: string[]) => Promise<number>;
 

@@ -1,0 +1,21 @@
+/**
+ * The job layer's public API for the bot and the operator CLI: the contract, the producer (submit, position,
+ * list, cancel, retry, progress events, artifacts) and the result stream reader. Nothing reachable from here
+ * imports the worker or the engine at runtime, so the bot process never loads onnxruntime.
+ */
+export * from './contract.ts';
+export * from './errors.ts';
+export {
+  loadJobsConfig,
+  jobsConfig,
+  ConfigError,
+  DEFAULT_JOBS_CONFIG,
+  type JobsConfig,
+  type JobsConfigOverrides,
+  type JobLimits,
+  type QueueCaps,
+} from './config.ts';
+export { JobProducer, readableFailure, type SubmitTicket, type JobListing, type CancelResult } from './producer.ts';
+export { ResultConsumer, type ResultConsumerOptions, type ResultHandler } from './results.ts';
+export { type JobPosition, type JobRecord } from './guild-queue.ts';
+export { checkRedisServer, type RedisServerInfo } from './redis.ts';

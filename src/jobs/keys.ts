@@ -1,0 +1,93 @@
+/**
+ * The Redis key layout of the job layer, in one place. `B` below is `<prefix>:jobs`.
+ *
+ * BullMQ keeps its own keys under `<prefix>:<queueName>:*` (wait, prioritized, active, the job hashes...);
+ * everything here is ours and sits beside them, never inside:
+ *
+ * | key                              | type   | what                                                           |
+ * |----------------------------------|--------|----------------------------------------------------------------|
+ * | B:seq                            | string | submit counter: default job ids (`j<seq>`) and FIFO tie-breaks |
+ * | B:round                          | string | the fairness "virtual time": round of the job that last started |
+ * | B:guild-rounds                   | hash   | guild → round of its latest submitted job                       |
+ * | B:meta:<id>                      | hash   | guild, user, kind, round, score, state, times, outcome, delivered |
+ * | B:waiting                        | zset   | waiting jobs, scored like BullMQ's prioritized set → overall rank |
+ * | B:active                         | zset   | rendering jobs, scored by start time                            |
+ * | B:outstanding                    | zset   | waiting + rendering (global cap, listing)                       |
+ * | B:guild:<g>:waiting              | zset   | the guild's waiting jobs → rank within the guild                |
+ * | B:guild:<g>:outstanding          | zset   | the guild's waiting + rendering (guild cap, guild listing)      |
+ * | B:user:<u>:outstanding           | set    | the requester's waiting + rendering (user cap)                  |
+ * | B:cancel:<id>                    | string | cancel requested (flag the worker polls each batch)             |
+ * | B:cancel (pub/sub channel)       |        | job ids to cancel now (the worker holding it aborts)            |
+ * | B:frames:<id>                    | hash   | checkpoint: frame index → deflated RGB, for resume after a crash |
+ * | B:artifact:<id>                  | string | the encoded GIF/PNG bytes, with a TTL                           |
+ * | B:artifacts                      | zset   | artifact id → expiry time (sweeps the byte counter)             |
+ * | B:artifact-sizes                 | hash   | artifact id → bytes                                             |
+ * | B:artifact-bytes                 | string | bytes of all live artifacts (checked against the store cap)     |
+ * | B:results                        | stream | one entry per finished job; consumer groups give exactly-once   |
+ *
+ * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.
+ * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below;
+ * a single Redis instance (not Cluster) is assumed, as BullMQ's own scripts do.
+ */
+export class JobKeys {
+  readonly base: string;
+
+  constructor(prefix: string) {
+    this.base = `${prefix}:jobs`;
+  }
+
+  get seq(): string {
+    return `${this.base}:seq`;
+  }
+  get round(): string {
+    return `${this.base}:round`;
+  }
+  get guildRounds(): string {
+    return `${this.base}:guild-rounds`;
+  }
+  meta(jobId: string): string {
+    return `${this.base}:meta:${jobId}`;
+  }
+  get waiting(): string {
+    return `${this.base}:waiting`;
+  }
+  get active(): string {
+    return `${this.base}:active`;
+  }
+  get outstanding(): string {
+    return `${this.base}:outstanding`;
+  }
+  guildWaiting(guildId: string): string {
+    return `${this.base}:guild:${guildId}:waiting`;
+  }
+  guildOutstanding(guildId: string): string {
+    return `${this.base}:guild:${guildId}:outstanding`;
+  }
+  userOutstanding(userId: string): string {
+    return `${this.base}:user:${userId}:outstanding`;
+  }
+  cancelFlag(jobId: string): string {
+    return `${this.base}:cancel:${jobId}`;
+  }
+  get cancelChannel(): string {
+    return `${this.base}:cancel`;
+  }
+  frames(jobId: string): string {
+    return `${this.base}:frames:${jobId}`;
+  }
+  artifact(jobId: string): string {
+    return `${this.base}:artifact:${jobId}`;
+  }
+  get artifacts(): string {
+    return `${this.base}:artifacts`;
+  }
+  get artifactSizes(): string {
+    return `${this.base}:artifact-sizes`;
+  }
+  get artifactBytes(): string {
+    return `${this.base}:artifact-bytes`;
+  }
+  get results(): string {
+    return `${this.base}:results`;
+  }
+}

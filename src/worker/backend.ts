@@ -1,0 +1,56 @@
+/**
+ * What the render worker needs from the engine, as a small interface: the real engine in production, a no-op
+ * renderer for the queue bench and the queue-mechanics tests.
+ */
+import type { RgbFrame } from '../engine/frames.ts';
+import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from '../engine/types.ts';
+import type { ArtifactBytes } from '../jobs/artifacts.ts';
+
+export interface EncodeRequest {
+  format: 'gif' | 'png' | 'jpeg';
+  fps?: number;
+  rubberBand?: boolean;
+  maxBytes?: number;
+  displayScale?: number;
+  signal?: AbortSignal;
+}
+
+export interface BackendDefaults {
+  fps: number;
+  frames: number;
+  displayScale: number;
+}
+
+export interface RenderBackend {
+  /** Model name and provider; also fingerprints checkpoints so frames from another model are never reused. */
+  readonly name: string;
+  readonly defaults: BackendDefaults;
+  render(spec: WalkSpec, settings: RenderSettings, options: RenderOptions): Promise<RenderResult>;
+  encode(frames: RgbFrame[], options: EncodeRequest): Promise<ArtifactBytes>;
+  composeGrid(cells: RgbFrame[], columns: number, rows: number): RgbFrame;
+  dispose(): Promise<void>;
+}
+
+export interface EngineBackendOptions {
+  /** Model pack directory; the engine's bundled pack when absent. */
+  modelDir?: string;
+  provider?: ProviderName;
+  log?: (line: string) => void;
+}
+
+/** Loads the model once. The engine (and onnxruntime) is imported here, lazily, so only workers load it. */
+export async function loadEngineBackend(options: EngineBackendOptions = {}): Promise<RenderBackend> {
+  const engine = await import('../engine/index.ts');
+  const model = await engine.loadModel(options.modelDir, {
+    ...(options.provider ? { provider: options.provider } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  return {
+    name: `${model.name} on ${model.provider}`,
+    defaults: { fps: model.defaults.fps, frames: model.defaults.frames, displayScale: model.defaults.displayScale },
+    render: (spec, settings, renderOptions) => engine.render(model, spec, settings, renderOptions),
+    encode: (frames, encodeOptions) => engine.encodeArtifact(frames, encodeOptions),
+    composeGrid: (cells, columns, rows) => engine.composeGrid(cells, columns, rows),
+    dispose: () => model.dispose(),
+  };
+}

@@ -1,0 +1,355 @@
+/**
+ * RenderWorker: takes jobs from the BullMQ queue and runs them through the engine.
+ *
+ * Per job: record the start (GuildQueue), load any checkpointed frames, render with progress and an
+ * AbortSignal, checkpoint every decoded batch, encode with the job's byte budget, park the artifact in Redis,
+ * and finish: one Lua script ends the job and appends its result to the result stream exactly once.
+ *
+ * - Cancellation: the producer sets a flag and publishes the job id. The worker holding the job aborts its
+ *   render at once on the message, and also checks the flag after every batch (a message sent while this
+ *   worker was reconnecting is not lost). A cancelled job completes with a `cancelled` outcome: not failed,
+ *   not retried.
+ * - Crash: a worker that dies stops renewing its lock; another worker's stalled check puts the job back and
+ *   whoever takes it resumes from the checkpoint. Lock renewal runs on timers, which keep firing during a
+ *   render because the engine yields to the event loop between steps (`lockMs` is configurable for slow steps).
+ * - Failure: the engine's one-line message is the failure reason. Bad options and unreachable byte budgets
+ *   fail at once (retrying cannot help); anything else is retried `attempts` times with exponential backoff.
+ * - SIGTERM (`stop`): take no new jobs, let running ones finish for `shutdownGraceMs`, then abort them at the
+ *   next batch and hand them back to the front of their round (frames checkpointed), so nothing is lost.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RenderProgress } from '../engine/types.ts';
+import type { JobsConfig } from '../jobs/config.ts';
+import { parseJobSpec, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
+import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
+import { closeRedis, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
+import type { RenderBackend } from './backend.ts';
+import { FrameCheckpoint } from './checkpoint.ts';
+import { toEngineRequest } from './request.ts';
+
+/** Engine error codes that a retry cannot fix. */
+const PERMANENT_CODES = new Set(['BAD_OPTION', 'BUDGET_UNREACHABLE', 'TENSOR_MISMATCH']);
+
+export interface RenderWorkerOptions {
+  config: JobsConfig;
+  backend: RenderBackend;
+  /** Shown in logs and stored on the jobs it renders. */
+  name?: string;
+  log?: (line: string) => void;
+  /** Least time between two progress updates inside a batch (every batch end is always reported). */
+  progressIntervalMs?: number;
+  /** How often to repair bookkeeping left by crashed processes (see JobProducer.reconcile). */
+  reconcileIntervalMs?: number;
+}
+
+export interface RenderWorkerEvents {
+  started: [jobId: string, info: { attempt: number; resumedFrames: number }];
+  batch: [jobId: string, framesDone: number, framesTotal: number];
+  finished: [jobId: string, outcome: JobOutcome];
+  retrying: [jobId: string, reason: string];
+  handedBack: [jobId: string];
+}
+
+interface ActiveRender {
+  controller: AbortController;
+  /** Why we aborted it ourselves; undefined when BullMQ did (lock lost). */
+  abortReason?: 'cancel' | 'shutdown';
+}
+
+export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
+  readonly id: string;
+  private readonly active = new Map<string, ActiveRender>();
+  private stopping: Promise<void> | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly options: RenderWorkerOptions,
+    readonly producer: JobProducer,
+    private readonly bull: Worker<JobSpec, JobOutcome>,
+    private readonly bullRedis: Redis,
+    private readonly subscriber: Redis,
+    private readonly checkpoint: FrameCheckpoint,
+    readonly server: RedisServerInfo,
+    id: string,
+  ) {
+    super();
+    this.id = id;
+  }
+
+  /** Checks Redis, subscribes to cancel requests and starts taking jobs. */
+  static async start(options: RenderWorkerOptions): Promise<RenderWorker> {
+    const { config } = options;
+    const log = options.log ?? (() => undefined);
+    const id = options.name ?? `${hostname()}-${process.pid}`;
+    // Checks the server (version, eviction policy) before BullMQ touches it.
+    const producer = await JobProducer.connect(config, { log });
+    const server = producer.server!;
+
+    const subscriber = openRedis(config.redisUrl, 'subscriber', 'cancel-listener');
+    await subscriber.subscribe(producer.guildQueue.keys.cancelChannel);
+    const bullRedis = openRedis(config.redisUrl, 'worker', 'worker');
+    const checkpoint = new FrameCheckpoint(producer.redis, config.prefix, config.checkpointTtlMs);
+
+    let self: RenderWorker | undefined;
+    const bull = new Worker<JobSpec, JobOutcome>(
+      config.queueName,
+      (job, token, signal) => self!.process(job, token, signal),
+      {
+        connection: bullRedis,
+        prefix: config.prefix,
+        concurrency: config.worker.concurrency,
+        lockDuration: config.worker.lockMs,
+        stalledInterval: config.worker.stalledIntervalMs,
+        maxStalledCount: config.worker.maxStalled,
+        autorun: false,
+      },
+    );
+    self = new RenderWorker(options, producer, bull, bullRedis, subscriber, checkpoint, server, id);
+    self.wire();
+    void bull.run().catch((error: Error) => log(`worker stopped: ${error.message}`));
+    await bull.waitUntilReady();
+    return self;
+  }
+
+  private get log(): (line: string) => void {
+    return this.options.log ?? (() => undefined);
+  }
+
+  private wire(): void {
+    this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId, 'cancel'));
+    this.bull.on('error', (error) => this.log(`queue error: ${error.message}`));
+    // Back on the waiting list after its worker died: show it as waiting (front: BullMQ serves it first).
+    this.bull.on('stalled', (jobId) => {
+      this.log(`job ${jobId} stalled (its worker stopped); it goes back to the queue`);
+      // BullMQ's lock key (`<job key>:lock`): if another worker grabbed the job meanwhile, leave it active.
+      void this.producer.guildQueue.requeue(jobId, 'front', `${this.bull.toKey(jobId)}:lock`).catch(() => undefined);
+    });
+    // Failures BullMQ decides without running our processor (too many stalls) still need their result.
+    this.bull.on('failed', (job, error) => {
+      if (!job?.id) return;
+      const terminal = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (!terminal) return;
+      const outcome: JobOutcome = { status: 'failed', reason: readableFailure(error.message), attempts: Math.max(1, job.attemptsMade) };
+      void this.producer.publishOutcome(job.id, outcome).then((done) => {
+        if (done.kind === 'delivered') this.emit('finished', job.id!, outcome);
+      }, () => undefined);
+    });
+    const every = this.options.reconcileIntervalMs ?? 5 * 60_000;
+    this.reconcileTimer = setInterval(() => {
+      void this.producer.reconcile().catch(() => undefined);
+    }, every);
+    this.reconcileTimer.unref();
+  }
+
+  /** Jobs this worker is rendering right now. */
+  get activeJobIds(): string[] {
+    return [...this.active.keys()];
+  }
+
+  private abort(jobId: string, reason: 'cancel' | 'shutdown'): void {
+    const render = this.active.get(jobId);
+    if (!render || render.abortReason === 'cancel') return;
+    render.abortReason = reason;
+    render.controller.abort(reason === 'cancel' ? 'cancelled' : 'worker shutting down');
+  }
+
+  private async process(job: Job<JobSpec, JobOutcome>, token: string | undefined, lockSignal: AbortSignal | undefined): Promise<JobOutcome> {
+    const jobId = job.id!;
+    const queue = this.producer.guildQueue;
+    let spec: JobSpec;
+    try {
+      spec = parseJobSpec(job.data);
+    } catch (error) {
+      const reason = `the job is malformed: ${(error as Error).message}`;
+      await this.producer.publishOutcome(jobId, { status: 'failed', reason, attempts: job.attemptsMade + 1 });
+      throw new UnrecoverableError(reason);
+    }
+    const start = await queue.start(jobId, this.id);
+    if (start.kind === 'missing') {
+      throw new UnrecoverableError(`job ${jobId} has no record in the job index; submit jobs through JobProducer`);
+    }
+    if (start.kind === 'finished') {
+      // An earlier run delivered the result and died before BullMQ heard of it: complete, publish nothing.
+      return start.outcome ?? { status: 'cancelled', reason: `already ${start.state}` };
+    }
+    const render: ActiveRender = { controller: new AbortController() };
+    this.active.set(jobId, render);
+    if (start.cancelRequested) render.abortReason = 'cancel';
+    if (this.stopping) this.abort(jobId, 'shutdown');
+    const signal = lockSignal ? AbortSignal.any([lockSignal, render.controller.signal]) : render.controller.signal;
+    try {
+      if (render.abortReason === 'cancel') return await this.endCancelled(jobId, spec);
+      return await this.render(job, spec, render, signal, start.starts);
+    } catch (error) {
+      return await this.onRenderError(error, job, spec, render, token, lockSignal);
+    } finally {
+      this.active.delete(jobId);
+    }
+  }
+
+  private async render(job: Job<JobSpec, JobOutcome>, spec: JobSpec, render: ActiveRender, signal: AbortSignal, starts: number): Promise<JobOutcome> {
+    const jobId = job.id!;
+    const { backend } = this.options;
+    const request = toEngineRequest(spec, backend.defaults);
+    const completed = await this.checkpoint.load(jobId, backend.name);
+    const attempt = Math.max(starts, job.attemptsMade + 1);
+    const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);
+    this.emit('started', jobId, { attempt, resumedFrames: completed.size });
+    progress.push({ stage: 'starting', framesDone: completed.size, framesTotal: request.framesTotal });
+
+    const began = Date.now();
+    let framesDone = completed.size;
+    const result = await backend.render(request.walk, request.settings, {
+      signal,
+      completedFrames: completed,
+      onProgress: (p) => progress.update(p),
+      onBatch: async (batch) => {
+        await this.checkpoint.save(jobId, batch, backend.name);
+        framesDone += batch.indices.length;
+        progress.batchDone(framesDone);
+        this.emit('batch', jobId, framesDone, request.framesTotal);
+        if (!render.abortReason && (await this.producer.guildQueue.isCancelRequested(jobId))) this.abort(jobId, 'cancel');
+      },
+    });
+    // A cancel that arrived during the last batch: the render finished, but nobody wants it.
+    if (render.abortReason === 'cancel') throw new Error('cancelled');
+
+    progress.push({ stage: 'output', framesDone: request.framesTotal, framesTotal: request.framesTotal });
+    const frames = request.walk.kind === 'grid' ? [backend.composeGrid(result.frames, request.walk.gridSize, request.walk.gridSize)] : result.frames;
+    const artifact = await backend.encode(frames, { ...request.encode, signal });
+    progress.push({ stage: 'storing', framesDone: request.framesTotal, framesTotal: request.framesTotal });
+    const ref = await this.producer.artifacts.store(jobId, artifact);
+    const outcome: JobOutcome = { status: 'done', artifact: ref, report: result.report, attempts: attempt, renderMs: Date.now() - began };
+    await progress.flush();
+    const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
+    if (finished.kind === 'already' && finished.outcome) return finished.outcome; // another worker won the race
+    this.emit('finished', jobId, outcome);
+    return outcome;
+  }
+
+  private async endCancelled(jobId: string, spec: JobSpec): Promise<JobOutcome> {
+    const outcome: JobOutcome = { status: 'cancelled', reason: 'cancelled while rendering' };
+    const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
+    if (finished.kind === 'already' && finished.outcome) return finished.outcome;
+    this.emit('finished', jobId, outcome);
+    return outcome;
+  }
+
+  private async onRenderError(
+    error: unknown,
+    job: Job<JobSpec, JobOutcome>,
+    spec: JobSpec,
+    render: ActiveRender,
+    token: string | undefined,
+    lockSignal: AbortSignal | undefined,
+  ): Promise<JobOutcome> {
+    const jobId = job.id!;
+    if (render.abortReason === 'cancel') return this.endCancelled(jobId, spec);
+    if (render.abortReason === 'shutdown') {
+      // Back to the front of its round; its frames are checkpointed, so the next worker resumes.
+      await job.moveToWait(token);
+      await this.producer.guildQueue.requeue(jobId, 'front-of-round');
+      this.log(`job ${jobId} handed back to the queue`);
+      this.emit('handedBack', jobId);
+      throw new WaitingError();
+    }
+    // BullMQ aborted it (lock lost): the job now belongs to another worker, which will finish it.
+    if (lockSignal?.aborted) throw error;
+    const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
+    const reason = readableFailure(error instanceof Error ? error.message : String(error));
+    const attempts = job.attemptsMade + 1;
+    const last = (code !== undefined && PERMANENT_CODES.has(code)) || attempts >= (job.opts.attempts ?? 1);
+    if (last) {
+      const outcome: JobOutcome = { status: 'failed', reason, attempts, ...(code ? { code } : {}) };
+      await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
+      this.log(`job ${jobId} failed: ${reason}`);
+      this.emit('finished', jobId, outcome);
+      throw new UnrecoverableError(reason);
+    }
+    await this.producer.guildQueue.requeue(jobId, 'in-place');
+    this.log(`job ${jobId} attempt ${attempts} failed (${reason}); it will be retried`);
+    this.emit('retrying', jobId, reason);
+    throw new Error(reason);
+  }
+
+  /** Aborts every running job at its next batch and hands it back to the queue (a second SIGTERM). */
+  handBackAll(): void {
+    for (const jobId of this.active.keys()) this.abort(jobId, 'shutdown');
+  }
+
+  /**
+   * Stops taking jobs; running jobs get `graceMs` to finish, then are aborted at their next batch and handed
+   * back to the queue. Resolves when every job is finished or handed back and the connections are closed.
+   */
+  stop(graceMs = this.options.config.worker.shutdownGraceMs): Promise<void> {
+    this.stopping ??= (async () => {
+      const timer = setTimeout(() => this.handBackAll(), graceMs);
+      try {
+        await this.bull.close();
+      } finally {
+        clearTimeout(timer);
+        clearInterval(this.reconcileTimer);
+        await closeRedis(this.subscriber);
+        await closeRedis(this.bullRedis);
+        await this.producer.close();
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+/** Progress to BullMQ: every stage change and batch end, and otherwise at most once per interval. */
+class ProgressReporter {
+  private lastAt = 0;
+  private lastStage = '';
+  private latest: RenderProgress | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly job: Job,
+    private readonly attempt: number,
+    private readonly resumedFrames: number,
+    private readonly framesTotal: number,
+    private readonly intervalMs: number,
+  ) {}
+
+  update(progress: RenderProgress): void {
+    this.latest = progress;
+    if (progress.stage === this.lastStage && Date.now() - this.lastAt < this.intervalMs) return;
+    this.push(progress);
+  }
+
+  batchDone(framesDone: number): void {
+    const latest = this.latest;
+    this.push({
+      stage: latest?.stage ?? 'decode',
+      framesDone,
+      framesTotal: this.framesTotal,
+      ...(latest?.etaSeconds !== undefined ? { etaSeconds: latest.etaSeconds } : {}),
+    });
+  }
+
+  push(progress: Omit<RenderProgress, 'stage'> & { stage: JobProgress['stage'] }): void {
+    this.lastAt = Date.now();
+    this.lastStage = progress.stage;
+    const payload: JobProgress = {
+      stage: progress.stage,
+      framesDone: progress.framesDone,
+      framesTotal: progress.framesTotal,
+      attempt: this.attempt,
+      resumedFrames: this.resumedFrames,
+      ...(progress.step !== undefined ? { step: progress.step } : {}),
+      ...(progress.steps !== undefined ? { steps: progress.steps } : {}),
+      ...(progress.etaSeconds !== undefined ? { etaSeconds: Math.round(progress.etaSeconds) } : {}),
+    };
+    // In order, and never failing the render: a lost progress update is only cosmetic.
+    this.chain = this.chain.then(() => this.job.updateProgress(payload as unknown as object)).catch(() => undefined);
+  }
+
+  flush(): Promise<unknown> {
+    return this.chain;
+  }
+}
