@@ -11,7 +11,9 @@ commands:
   demo [--out-dir DIR]                         render a morph, a grid, a walk and a loop with the bundled model
   worker                                       run a render worker (takes jobs from Redis)
   jobs <submit|list|show|cancel|retry> ...     submit and inspect jobs in the queue
-  jobs local-redis                             start a redis-server with AOF and noeviction for local use`;
+  jobs local-redis                             start a redis-server with AOF and noeviction for local use
+  bot                                          run the Discord bot (needs DISCORD_TOKEN)
+  register-commands [--guild ID]               register the slash commands globally or in one guild`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.ts')).runDemoCommand,
   worker: async () => (await import('./worker.ts')).runWorkerCommand,
   jobs: async () => (await import('./jobs.ts')).runJobsCommand,
+  bot: async () => (await import('./bot.ts')).runBotCommand,
+  'register-commands': async () => (await import('./register-commands.ts')).runRegisterCommandsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

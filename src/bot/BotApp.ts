@@ -1,0 +1,104 @@
+/**
+ * BotApp: one running bot. Connects to Redis (the job producer and the bot's own state), logs in to Discord,
+ * routes interactions, delivers progress and results, and closes expired boards.
+ *
+ * Everything the bot needs to resume lives in Redis, so `stop()` followed by a new `BotApp.start()` (or a
+ * process restart) carries on where it stopped: boards, pending replies, the job → message map, buttons, and
+ * results that finished while it was down (read from the result stream by the same consumer name).
+ */
+import type { Client } from 'discord.js';
+import type { Redis } from 'ioredis';
+import { JobProducer } from '../jobs/index.ts';
+import { closeRedis, openRedis } from '../jobs/redis.ts';
+import { BoardFlow } from './boards/BoardFlow.ts';
+import { BoardStore } from './boards/BoardStore.ts';
+import { createDiscordClient, loginClient } from './BotClient.ts';
+import { describeBotConfig, type BotConfig } from './config.ts';
+import { CustomIds } from './customIds.ts';
+import { GuildSettingsStore } from './GuildSettings.ts';
+import { InteractionRouter } from './interactions.ts';
+import { createLogger, describeError, type Logger } from './log.ts';
+import { PendingReplies } from './PendingReplies.ts';
+import { RenderService } from './RenderService.ts';
+import { JobMessages } from './replies/JobMessages.ts';
+import { ResultDelivery } from './ResultDelivery.ts';
+import type { BotContext, JobsPort } from './types.ts';
+
+export interface BotAppOptions {
+  log?: Logger;
+  /** The bot's clock (token and board expiry). */
+  now?: () => number;
+  /** Use this producer instead of connecting one (the caller closes it). */
+  jobs?: JobsPort;
+  waitGuildTimeoutMs?: number;
+}
+
+export class BotApp {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly context: BotContext,
+    private readonly client: Client,
+    private readonly redis: Redis,
+    private readonly producer: JobProducer | undefined,
+    private readonly delivery: ResultDelivery,
+  ) {}
+
+  static async start(config: BotConfig, options: BotAppOptions = {}): Promise<BotApp> {
+    const log = options.log ?? createLogger({ level: config.logLevel, token: config.token });
+    const now = options.now ?? Date.now;
+    let producer: JobProducer | undefined;
+    let jobs = options.jobs;
+    if (!jobs) {
+      producer = await JobProducer.connect(config.jobs, { log: (line) => log.warn(line) });
+      jobs = producer;
+    }
+    const redis = openRedis(config.jobs.redisUrl, 'commands', 'bot-state');
+    const client = createDiscordClient({ config, log, ...(options.waitGuildTimeoutMs !== undefined ? { waitGuildTimeoutMs: options.waitGuildTimeoutMs } : {}) });
+    const ready = client as Client<true>;
+    const pending = new PendingReplies(redis, config.jobs.prefix);
+    const services = {
+      config,
+      client: ready,
+      jobs,
+      pending,
+      boards: new BoardStore(redis, config.jobs.prefix),
+      guildSettings: new GuildSettingsStore(redis, config.jobs.prefix),
+      messages: new JobMessages({ client: ready, pending, log, now }),
+      ids: new CustomIds(config.token),
+      log,
+      now,
+    };
+    const render = new RenderService(services);
+    const boardFlow = new BoardFlow(services, render);
+    const context: BotContext = { ...services, render, boardFlow };
+    const router = new InteractionRouter(context);
+    const delivery = new ResultDelivery(context);
+    try {
+      await loginClient(client, { config, log }, (interaction) => void router.handle(interaction));
+      await delivery.start();
+    } catch (error) {
+      await delivery.stop().catch(() => undefined);
+      await client.destroy().catch(() => undefined);
+      await closeRedis(redis);
+      if (producer) await producer.close();
+      throw error;
+    }
+    boardFlow.startSweeper();
+    log.info('bot ready', { ...describeBotConfig(config), user: ready.user?.tag, guilds: ready.guilds.cache.size } as Record<string, string | number | undefined>);
+    return new BotApp(context, client, redis, producer, delivery);
+  }
+
+  /** Stops taking interactions and results; connections closed. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.context.boardFlow.stopSweeper();
+      await this.delivery.stop().catch((error) => this.context.log.warn('result delivery did not stop cleanly', { error: describeError(error) }));
+      await this.client.destroy().catch(() => undefined);
+      await closeRedis(this.redis);
+      if (this.producer) await this.producer.close();
+      this.context.log.info('bot stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * ResultDelivery: turns the job layer's events into Discord messages.
+ *
+ * - Results come from the exactly-once result stream (consumer group `bot`, consumer = this instance's stable
+ *   name): a bot restarted while a job renders reads the result when it is back, and entries it had read but
+ *   not acknowledged before dying are handed to it again. The one duplicate the stream can produce (a crash
+ *   between posting and acknowledging) is caught by the `delivered` mark in PendingReplies, so a result is
+ *   posted once.
+ * - Progress comes from BullMQ's progress events and is coalesced per job: the first update is shown at once,
+ *   later ones at most once per `progressIntervalMs` (the latest state wins); they stop when the token
+ *   expires or the result is being posted. A failed progress edit is ignored.
+ */
+import type { JobProgress, JobResult, ResultConsumer } from '../jobs/index.ts';
+import type { BotServices } from './types.ts';
+import { describeError } from './log.ts';
+import type { PendingReply } from './PendingReplies.ts';
+import {
+  cancelledView,
+  expiredArtifactView,
+  failedView,
+  progressView,
+  resultView,
+  tooLargeView,
+  type MessageView,
+} from './replies/views.ts';
+
+interface ProgressState {
+  latest: JobProgress;
+  lastEditAt: number;
+  timer: NodeJS.Timeout | undefined;
+  reply: PendingReply | undefined;
+  /** Not ours (an operator job) or finished: ignore its events. */
+  ignore: boolean;
+}
+
+export class ResultDelivery {
+  private consumer: ResultConsumer | undefined;
+  private stopProgress: (() => void) | undefined;
+  private readonly progress = new Map<string, ProgressState>();
+  private stopped = false;
+
+  constructor(private readonly services: BotServices) {}
+
+  async start(): Promise<void> {
+    const { jobs, config, log } = this.services;
+    this.stopProgress = await jobs.onProgress((jobId, progress) => this.onProgress(jobId, progress));
+    this.consumer = jobs.resultConsumer({
+      group: 'bot',
+      consumer: config.instance,
+      blockMs: 1000,
+      onError: (error) => log.warn('result delivery failed; it will be retried', { error: describeError(error) }),
+    });
+    await this.consumer.start((result) => this.deliver(result));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopProgress?.();
+    for (const state of this.progress.values()) if (state.timer) clearTimeout(state.timer);
+    this.progress.clear();
+    await this.consumer?.stop();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Progress.
+
+  private onProgress(jobId: string, progress: JobProgress): void {
+    if (this.stopped) return;
+    let state = this.progress.get(jobId);
+    if (!state) {
+      state = { latest: progress, lastEditAt: 0, timer: undefined, reply: undefined, ignore: false };
+      this.progress.set(jobId, state);
+      const fresh = state;
+      void this.services.pending.get(jobId).then(
+        (reply) => {
+          if (!reply || reply.delivered) fresh.ignore = true;
+          else fresh.reply = reply;
+          this.schedule(jobId, fresh);
+        },
+        () => (fresh.ignore = true),
+      );
+      return;
+    }
+    state.latest = progress;
+    this.schedule(jobId, state);
+  }
+
+  private schedule(jobId: string, state: ProgressState): void {
+    if (state.ignore || !state.reply || state.timer) return;
+    const interval = this.services.config.progressIntervalMs;
+    const wait = Math.max(0, state.lastEditAt + interval - Date.now());
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      if (state.ignore || !state.reply || this.stopped) return;
+      state.lastEditAt = Date.now();
+      const reply = state.reply;
+      void this.services.messages
+        .editStatus(reply, () => (state.ignore ? undefined : progressView(this.services.ids, reply, state.latest)), 1)
+        .then((messageId) => {
+          if (messageId && !reply.messageId) {
+            reply.messageId = messageId;
+            return this.services.pending.setMessageId(jobId, messageId);
+          }
+          return undefined;
+        })
+        .catch(() => undefined);
+    }, wait);
+    state.timer.unref?.();
+  }
+
+  private endProgress(jobId: string): void {
+    const state = this.progress.get(jobId);
+    if (state?.timer) clearTimeout(state.timer);
+    this.progress.delete(jobId);
+    // Late progress events for this job (the stream is not ordered with the results) must not start it again.
+    this.progress.set(jobId, { latest: { stage: 'storing', framesDone: 0, framesTotal: 0, attempt: 1, resumedFrames: 0 }, lastEditAt: 0, timer: undefined, reply: undefined, ignore: true });
+    if (this.progress.size > 5000) {
+      for (const [id, s] of this.progress) {
+        if (s.ignore) this.progress.delete(id);
+        if (this.progress.size <= 4000) break;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Results.
+
+  /** Posts one result. Throws on a temporary failure (the stream hands the entry out again). */
+  async deliver(result: JobResult): Promise<void> {
+    const { pending, messages, ids, jobs, log } = this.services;
+    this.endProgress(result.jobId);
+    const reply = await pending.get(result.jobId);
+    if (!reply) return; // not a Discord job (operator CLI), or its entry expired
+    if (reply.delivered) return; // a re-delivery after a crash: already posted
+    const outcome = result.outcome;
+    let bytes: Buffer | undefined;
+    if (outcome.status === 'done') bytes = await jobs.fetchArtifact(outcome.artifact.key);
+
+    const build = (late: boolean): MessageView => {
+      switch (outcome.status) {
+        case 'done':
+          return bytes ? resultView(ids, reply, result, outcome, bytes, late) : expiredArtifactView(ids, reply);
+        case 'failed':
+          return failedView(ids, reply, outcome.reason, late);
+        case 'cancelled':
+          return cancelledView(reply, outcome.reason);
+      }
+    };
+    const size = outcome.status === 'done' ? outcome.artifact.bytes : 0;
+    const delivered = await messages.postFinal(reply, build, () => tooLargeView(ids, reply, size));
+    await pending.markDelivered(result.jobId, { ...delivered, at: Date.now() });
+    log.info('result posted', { jobId: result.jobId, status: outcome.status, via: delivered.via });
+    if (outcome.status === 'done') await jobs.deleteArtifact(outcome.artifact.key).catch(() => undefined);
+  }
+}

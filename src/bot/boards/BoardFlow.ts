@@ -1,0 +1,302 @@
+/**
+ * BoardFlow: the collaboration boards' interactions.
+ *
+ * - start: `/grid` with missing corners or `/morph` without `to` posts a board (the command's reply) and
+ *   stores it in Redis; the board id is the command's interaction id.
+ * - add (button): answers at once with a modal, or ephemerally when the board cannot take the member.
+ * - fill (modal submit): claims the first free slot atomically (BoardStore.claim) and updates the board
+ *   message in the same response; the submit that fills the last slot queues the job, with its own
+ *   interaction token for the status and result edits of that same message.
+ * - bcancel (button): the starter (or Manage Messages) closes the board.
+ * - the sweeper closes boards whose time is up and edits their message to say so: with the starter's token
+ *   while it is valid, with the bot token afterwards.
+ */
+import {
+  InteractionWebhook,
+  LabelBuilder,
+  ModalBuilder,
+  PermissionFlagsBits,
+  TextInputBuilder,
+  TextInputStyle,
+  type ButtonInteraction,
+  type ChatInputCommandInteraction,
+  type ModalSubmitInteraction,
+} from 'discord.js';
+import { INTERACTION_TOKEN_TTL_MS } from '../config.ts';
+import type { GuildSettings } from '../GuildSettings.ts';
+import { describeError } from '../log.ts';
+import type { JobDraft, JobSettings, RenderService } from '../RenderService.ts';
+import { toDiscordOptions } from '../replies/JobMessages.ts';
+import { LIMITS, safePrompt, truncate, userMention } from '../replies/text.ts';
+import { boardRetryView, boardView, SLOT_NAMES, type MessageView } from '../replies/views.ts';
+import type { BotServices } from '../types.ts';
+import { checkPrompt, InputError } from '../validation.ts';
+import { boardContributors, type Board, type BoardKind } from './BoardStore.ts';
+
+export const PROMPT_INPUT_ID = 'prompt';
+
+export interface StartBoard {
+  kind: BoardKind;
+  /** Slot texts given in the command (already checked); undefined = open. */
+  slots: (string | undefined)[];
+  allowMultiple: boolean;
+  settings: JobSettings;
+  maxBytes: number;
+}
+
+export class BoardFlow {
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(
+    private readonly bot: BotServices,
+    private readonly render: RenderService,
+  ) {}
+
+  /** Posts a new board as the reply to `interaction`. */
+  async start(interaction: ChatInputCommandInteraction, input: StartBoard): Promise<void> {
+    await interaction.deferReply();
+    const now = this.bot.now();
+    const board = await this.bot.boards.create(
+      {
+        id: interaction.id,
+        kind: input.kind,
+        guildId: interaction.guildId!,
+        channelId: interaction.channelId,
+        starterId: interaction.user.id,
+        slots: input.slots,
+        allowMultiple: input.allowMultiple,
+        ttlMs: this.bot.config.boardTtlMs,
+        settings: input.settings,
+        maxBytes: input.maxBytes,
+        applicationId: interaction.applicationId,
+        interactionToken: interaction.token,
+        tokenExpiresAt: now + INTERACTION_TOKEN_TTL_MS - this.bot.config.tokenMarginMs,
+      },
+      now,
+    );
+    const message = await interaction.editReply(toDiscordOptions(boardView(this.bot.ids, board)));
+    await this.bot.boards.setMessageId(board.id, message.id);
+    this.bot.log.info('board opened', { boardId: board.id, kind: board.kind, guildId: board.guildId });
+  }
+
+  /** The "add a prompt" button: a modal, or an ephemeral reason why not. */
+  async onAdd(interaction: ButtonInteraction, boardId: string): Promise<void> {
+    const board = await this.bot.boards.get(boardId);
+    const problem = this.closedReason(board);
+    if (problem) return this.render.tell(interaction, problem);
+    const b = board!;
+    if (!b.allowMultiple && b.slots.some((slot) => slot?.viaModal && slot.userId === interaction.user.id)) {
+      return this.render.tell(interaction, 'You already added a prompt to this board (one per member); let someone else fill the next one.');
+    }
+    const maxChars = Math.min(4000, this.bot.jobs.config.limits.maxPromptChars);
+    const input = new TextInputBuilder()
+      .setCustomId(PROMPT_INPUT_ID)
+      .setStyle(TextInputStyle.Paragraph)
+      .setRequired(true)
+      .setMinLength(1)
+      .setMaxLength(maxChars)
+      .setPlaceholder(b.kind === 'morph' ? 'e.g. a city skyline at night' : 'e.g. a field of sunflowers');
+    const label = new LabelBuilder()
+      .setLabel(b.kind === 'morph' ? 'Where should the morph go?' : 'Your corner prompt')
+      .setDescription(
+        truncate(
+          b.kind === 'morph'
+            ? `From “${b.slots[0]?.text ?? ''}”`
+            : `Open corners: ${b.slots.map((slot, i) => (slot ? undefined : SLOT_NAMES.grid[i])).filter(Boolean).join(', ')}`,
+          100,
+        ),
+      )
+      .setTextInputComponent(input);
+    const modal = new ModalBuilder()
+      .setCustomId(this.bot.ids.make('fill', b.id))
+      .setTitle(truncate(b.kind === 'morph' ? 'Finish the morph' : 'Add a corner to the grid', LIMITS.modalTitle))
+      .addLabelComponents(label);
+    await interaction.showModal(modal);
+  }
+
+  /** The modal's submit: claim a slot; the last one queues the job. */
+  async onFill(interaction: ModalSubmitInteraction, boardId: string): Promise<void> {
+    const board = await this.bot.boards.get(boardId);
+    if (!board || board.guildId !== interaction.guildId) {
+      return this.render.tell(interaction, 'This board no longer exists; start a new one with /grid or /morph.');
+    }
+    let guild: GuildSettings;
+    let text: string;
+    try {
+      guild = await this.bot.guildSettings.get(board.guildId);
+      const label = board.kind === 'morph' ? '"to" prompt' : 'corner prompt';
+      text = checkPrompt(readPrompt(interaction), label, this.bot.jobs.config.limits, guild);
+    } catch (error) {
+      if (error instanceof InputError) return this.render.tell(interaction, error.message);
+      throw error;
+    }
+    const claim = await this.bot.boards.claim(boardId, interaction.user.id, text, this.bot.now());
+    switch (claim.kind) {
+      case 'ok':
+        return this.updateBoard(interaction, boardView(this.bot.ids, claim.board));
+      case 'complete':
+        return this.complete(interaction, claim.board, guild);
+      case 'full':
+        return this.render.tell(
+          interaction,
+          `This board is full: every slot was taken before your prompt arrived. Your prompt was “${safePrompt(text, 300)}”; start your own board with /${board.kind}.`,
+        );
+      case 'already':
+        return this.render.tell(interaction, 'You already added a prompt to this board (one per member); let someone else fill the next one.');
+      case 'expired':
+        return this.render.tell(interaction, `This board expired before your prompt arrived; start a new one with /${board.kind}.`);
+      case 'cancelled':
+        return this.render.tell(interaction, `This board was cancelled by its starter; start a new one with /${board.kind}.`);
+      case 'gone':
+        return this.render.tell(interaction, 'This board no longer exists; start a new one with /grid or /morph.');
+    }
+  }
+
+  private async updateBoard(interaction: ModalSubmitInteraction | ButtonInteraction, view: MessageView): Promise<void> {
+    if (interaction.isButton() || interaction.isFromMessage()) {
+      await interaction.update(toDiscordOptions(view));
+    } else {
+      await this.render.tell(interaction, 'Added.');
+    }
+  }
+
+  /** The claim that filled the last slot: show the board complete, then queue its job. */
+  private async complete(interaction: ModalSubmitInteraction | ButtonInteraction, board: Board, guild: GuildSettings): Promise<void> {
+    const completeView = boardView(this.bot.ids, board);
+    await this.updateBoard(interaction, { ...completeView, content: truncate(`${completeView.content}\nQueuing…`, LIMITS.content) });
+    const draft: JobDraft = {
+      kind: board.kind,
+      prompts: board.slots.map((slot) => ({ text: slot!.text, contributorId: slot!.userId })),
+      settings: board.settings,
+      requesterId: board.starterId,
+      contributors: boardContributors(board),
+      maxBytes: Math.min(board.maxBytes, this.render.maxBytesFor(interaction, guild)),
+      boardId: board.id,
+    };
+    const jobId = `board-${board.id}`;
+    let refused: string | undefined;
+    try {
+      await this.render.checkMemberCap(board.guildId, board.starterId, guild);
+      refused = await this.render.queueAfterUpdate(interaction, draft, jobId, interaction.message?.id ?? board.messageId);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      refused = `${userMention(board.starterId)}, who started the board, already has as many jobs queued here as this server allows; press Queue it once one has finished.`;
+    }
+    if (refused) {
+      await interaction.editReply(toDiscordOptions(boardRetryView(this.bot.ids, board, refused))).catch(() => undefined);
+      return;
+    }
+    await this.bot.boards.setJobId(board.id, jobId);
+  }
+
+  /** "Queue it" on a complete board whose first submit was refused. */
+  async onRetry(interaction: ButtonInteraction, boardId: string): Promise<void> {
+    const board = await this.bot.boards.get(boardId);
+    if (!board || board.guildId !== interaction.guildId) return this.render.tell(interaction, 'This board no longer exists.');
+    if (board.status !== 'complete') return this.render.tell(interaction, 'This board is not complete yet.');
+    if (board.jobId) return this.render.tell(interaction, 'This board has already been queued.');
+    const allowed = boardContributors(board).includes(interaction.user.id) || this.hasManageMessages(interaction);
+    if (!allowed) return this.render.tell(interaction, 'This board is not yours: only its contributors can queue it.');
+    let guild: GuildSettings;
+    try {
+      guild = await this.render.preflight(interaction);
+    } catch (error) {
+      if (error instanceof InputError) return this.render.tell(interaction, error.message);
+      throw error;
+    }
+    await this.complete(interaction, board, guild);
+  }
+
+  /** The starter's Cancel. */
+  async onCancel(interaction: ButtonInteraction, boardId: string): Promise<void> {
+    const board = await this.bot.boards.get(boardId);
+    if (!board || board.guildId !== interaction.guildId) return this.render.tell(interaction, 'This board no longer exists.');
+    if (board.starterId !== interaction.user.id && !this.hasManageMessages(interaction)) {
+      return this.render.tell(interaction, `This board is not yours: only ${userMention(board.starterId)} (or a member with Manage Messages) can cancel it.`);
+    }
+    const closed = await this.bot.boards.close(boardId, 'cancelled', interaction.user.id, this.bot.now());
+    if (closed.kind === 'ok') return this.updateBoard(interaction, boardView(this.bot.ids, closed.board));
+    if (closed.kind === 'closed') {
+      const why = { complete: 'it is already complete', cancelled: 'it was already cancelled', expired: 'it already expired', open: '' }[closed.status];
+      return this.render.tell(interaction, `Nothing to cancel: ${why}.`);
+    }
+    return this.render.tell(interaction, 'This board no longer exists.');
+  }
+
+  private hasManageMessages(interaction: ButtonInteraction | ModalSubmitInteraction): boolean {
+    return interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
+  }
+
+  /** Why a board cannot take a prompt from this member right now, if it cannot. */
+  private closedReason(board: Board | undefined): string | undefined {
+    if (!board) return 'This board no longer exists; start a new one with /grid or /morph.';
+    if (board.status === 'cancelled') return `This board was cancelled; start a new one with /${board.kind}.`;
+    if (board.status === 'expired' || (board.status === 'open' && this.bot.now() >= board.expiresAt)) {
+      return `This board expired; start a new one with /${board.kind}.`;
+    }
+    if (board.status === 'complete') return `This board is full: all ${board.slots.length} slots are taken. Start your own with /${board.kind}.`;
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Expiry.
+
+  startSweeper(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => void this.sweep(), this.bot.config.boardSweepMs);
+    this.sweeper.unref?.();
+  }
+
+  stopSweeper(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Closes and announces every board whose time is up. Returns how many it closed. */
+  async sweep(): Promise<number> {
+    if (this.sweeping) return 0;
+    this.sweeping = true;
+    let closed = 0;
+    try {
+      const now = this.bot.now();
+      for (const id of await this.bot.boards.dueForExpiry(now)) {
+        const result = await this.bot.boards.close(id, 'expired', 'timer', now);
+        if (result.kind !== 'ok') continue;
+        closed++;
+        await this.announce(result.board).catch((error) =>
+          this.bot.log.warn('could not edit an expired board', { boardId: id, error: describeError(error) }),
+        );
+      }
+    } catch (error) {
+      this.bot.log.warn('board sweep failed', { error: describeError(error) });
+    } finally {
+      this.sweeping = false;
+    }
+    return closed;
+  }
+
+  private async announce(board: Board): Promise<void> {
+    const options = toDiscordOptions(boardView(this.bot.ids, board));
+    if (board.interactionToken && this.bot.now() < board.tokenExpiresAt) {
+      try {
+        await new InteractionWebhook(this.bot.client, board.applicationId, board.interactionToken).editMessage('@original', options);
+        return;
+      } catch (error) {
+        this.bot.log.debug('board token edit failed; trying the bot token', { boardId: board.id, error: describeError(error) });
+      }
+    }
+    if (!board.messageId) return;
+    const channel = await this.bot.client.channels.fetch(board.channelId);
+    if (channel?.isSendable()) await channel.messages.edit(board.messageId, options);
+  }
+}
+
+function readPrompt(interaction: ModalSubmitInteraction): string {
+  try {
+    return interaction.fields.getTextInputValue(PROMPT_INPUT_ID);
+  } catch {
+    throw new InputError('The form came back without a prompt; press the button again and write one.');
+  }
+}
+

@@ -1,0 +1,301 @@
+/**
+ * Collaboration boards in Redis: a `/grid` with missing corners, or a `/morph` without its destination,
+ * waiting for members of the channel to fill the empty slots through a button and a modal.
+ *
+ * Layout (`P` = the Redis prefix):
+ * - `P:bot:board:<id>` hash: the board's fields, and `slot:<i>` = JSON `{text, userId, viaModal}` per filled slot;
+ * - `P:bot:board:<id>:users` set: members who filled a slot through the modal (the one-slot-per-member rule);
+ * - `P:bot:boards:expiry` zset: open boards by expiry time (the sweeper closes and announces them).
+ *
+ * Every transition is one Lua script, so checking and writing cannot interleave with another bot process or
+ * another click: two members submitting for the last free slot at the same moment both run `claim`, Redis runs
+ * them one after the other, and exactly one gets the slot (`COMPLETE`); the other gets `FULL`. The one that
+ * completes the board is the one that queues its job, so a board is queued once.
+ */
+import type { Redis } from 'ioredis';
+import type { JobRenderSettings } from '../../jobs/index.ts';
+import { LuaScript } from '../../jobs/redis.ts';
+
+export type BoardKind = 'grid' | 'morph';
+export type BoardStatus = 'open' | 'complete' | 'cancelled' | 'expired';
+
+export interface BoardSlot {
+  text: string;
+  userId: string;
+  /** Filled through the modal (counts for the one-slot-per-member rule); false for the starter's own options. */
+  viaModal: boolean;
+}
+
+export interface Board {
+  id: string;
+  kind: BoardKind;
+  guildId: string;
+  channelId: string;
+  starterId: string;
+  slots: (BoardSlot | undefined)[];
+  /** Members may fill more than one slot. */
+  allowMultiple: boolean;
+  status: BoardStatus;
+  createdAt: number;
+  expiresAt: number;
+  /** Render settings chosen by the starter (seed included). */
+  settings: Partial<JobRenderSettings> & { seed: number };
+  maxBytes: number;
+  applicationId: string;
+  /** The starter's interaction (it can edit the board message until it expires). */
+  interactionToken?: string;
+  tokenExpiresAt: number;
+  messageId?: string;
+  jobId?: string;
+  closedBy?: string;
+  closedAt?: number;
+}
+
+export type ClaimResult =
+  | { kind: 'ok'; slot: number; board: Board }
+  /** This claim filled the last slot: the caller queues the job. */
+  | { kind: 'complete'; slot: number; board: Board }
+  | { kind: 'full' }
+  | { kind: 'already' }
+  | { kind: 'expired' }
+  | { kind: 'cancelled' }
+  | { kind: 'gone' };
+
+export type CloseResult = { kind: 'ok'; board: Board } | { kind: 'closed'; status: BoardStatus } | { kind: 'open' } | { kind: 'gone' };
+
+const CLAIM = new LuaScript(
+  'board-claim',
+  `
+local key, users, user, slotJson, now, zkey, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
+if redis.call('EXISTS', key) == 0 then return {'GONE'} end
+local status = redis.call('HGET', key, 'status')
+if status ~= 'open' then return {'CLOSED', status} end
+if now >= tonumber(redis.call('HGET', key, 'expiresAt')) then return {'CLOSED', 'expired'} end
+local multi = redis.call('HGET', key, 'allowMultiple') == '1'
+if (not multi) and redis.call('SISMEMBER', users, user) == 1 then return {'ALREADY'} end
+local n = tonumber(redis.call('HGET', key, 'slotCount'))
+local free = -1
+local filled = 0
+for i = 0, n - 1 do
+  if redis.call('HEXISTS', key, 'slot:' .. i) == 1 then
+    filled = filled + 1
+  elseif free < 0 then
+    free = i
+  end
+end
+if free < 0 then return {'CLOSED', 'complete'} end
+redis.call('HSET', key, 'slot:' .. free, slotJson)
+redis.call('SADD', users, user)
+redis.call('EXPIRE', users, ttl)
+if filled + 1 == n then
+  redis.call('HSET', key, 'status', 'complete', 'closedAt', tostring(now), 'closedBy', user)
+  redis.call('ZREM', zkey, id)
+  return {'COMPLETE', tostring(free)}
+end
+return {'OK', tostring(free)}
+`,
+);
+
+const CLOSE = new LuaScript(
+  'board-close',
+  `
+local key, zkey, id, newStatus, now, onlyIfExpired, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7]
+if redis.call('EXISTS', key) == 0 then
+  redis.call('ZREM', zkey, id)
+  return {'GONE'}
+end
+local status = redis.call('HGET', key, 'status')
+if status ~= 'open' then
+  redis.call('ZREM', zkey, id)
+  return {'CLOSED', status}
+end
+if onlyIfExpired and now < tonumber(redis.call('HGET', key, 'expiresAt')) then return {'OPEN'} end
+redis.call('HSET', key, 'status', newStatus, 'closedAt', tostring(now), 'closedBy', by)
+redis.call('ZREM', zkey, id)
+return {'OK'}
+`,
+);
+
+/** Boards are kept this long after they expire (for late clicks to get a clear answer). */
+const KEEP_AFTER_EXPIRY_MS = 7 * 24 * 3600_000;
+
+export interface NewBoard {
+  id: string;
+  kind: BoardKind;
+  guildId: string;
+  channelId: string;
+  starterId: string;
+  /** Slot contents given by the starter in the command (undefined = open slot). */
+  slots: (string | undefined)[];
+  allowMultiple: boolean;
+  ttlMs: number;
+  settings: Board['settings'];
+  maxBytes: number;
+  applicationId: string;
+  interactionToken: string;
+  tokenExpiresAt: number;
+}
+
+export class BoardStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  key(id: string): string {
+    return `${this.prefix}:bot:board:${id}`;
+  }
+  private usersKey(id: string): string {
+    return `${this.key(id)}:users`;
+  }
+  private get expiryKey(): string {
+    return `${this.prefix}:bot:boards:expiry`;
+  }
+
+  async create(input: NewBoard, now = Date.now()): Promise<Board> {
+    const expiresAt = now + input.ttlMs;
+    const fields: Record<string, string> = {
+      id: input.id,
+      kind: input.kind,
+      guildId: input.guildId,
+      channelId: input.channelId,
+      starterId: input.starterId,
+      slotCount: String(input.slots.length),
+      allowMultiple: input.allowMultiple ? '1' : '0',
+      status: 'open',
+      createdAt: String(now),
+      expiresAt: String(expiresAt),
+      settings: JSON.stringify(input.settings),
+      maxBytes: String(input.maxBytes),
+      applicationId: input.applicationId,
+      interactionToken: input.interactionToken,
+      tokenExpiresAt: String(input.tokenExpiresAt),
+    };
+    input.slots.forEach((text, index) => {
+      if (text !== undefined) fields[`slot:${index}`] = JSON.stringify({ text, userId: input.starterId, viaModal: false } satisfies BoardSlot);
+    });
+    const key = this.key(input.id);
+    const keepMs = input.ttlMs + KEEP_AFTER_EXPIRY_MS;
+    await this.redis
+      .multi()
+      .del(key, this.usersKey(input.id))
+      .hset(key, fields)
+      .pexpire(key, keepMs)
+      .zadd(this.expiryKey, expiresAt, input.id)
+      .exec();
+    return (await this.get(input.id))!;
+  }
+
+  async get(id: string): Promise<Board | undefined> {
+    return decodeBoard(await this.redis.hgetall(this.key(id)));
+  }
+
+  /** Puts `text` by `userId` into the first free slot, atomically; see the file comment. */
+  async claim(id: string, userId: string, text: string, now = Date.now()): Promise<ClaimResult> {
+    const slot = JSON.stringify({ text, userId, viaModal: true } satisfies BoardSlot);
+    const ttlS = Math.ceil(KEEP_AFTER_EXPIRY_MS / 1000) + 24 * 3600;
+    const reply = await CLAIM.run<string[]>(this.redis, [], [
+      this.key(id),
+      this.usersKey(id),
+      userId,
+      slot,
+      now,
+      this.expiryKey,
+      id,
+      ttlS,
+    ]);
+    switch (reply[0]) {
+      case 'OK':
+      case 'COMPLETE': {
+        const board = await this.get(id);
+        if (!board) return { kind: 'gone' };
+        return { kind: reply[0] === 'OK' ? 'ok' : 'complete', slot: Number(reply[1]), board };
+      }
+      case 'ALREADY':
+        return { kind: 'already' };
+      case 'CLOSED':
+        if (reply[1] === 'expired') return { kind: 'expired' };
+        if (reply[1] === 'cancelled') return { kind: 'cancelled' };
+        return { kind: 'full' };
+      default:
+        return { kind: 'gone' };
+    }
+  }
+
+  /** Closes an open board as cancelled (by its starter) or expired (only once its time has passed). */
+  async close(id: string, status: 'cancelled' | 'expired', by: string, now = Date.now()): Promise<CloseResult> {
+    const reply = await CLOSE.run<string[]>(this.redis, [], [this.key(id), this.expiryKey, id, status, now, status === 'expired' ? '1' : '0', by]);
+    switch (reply[0]) {
+      case 'OK': {
+        const board = await this.get(id);
+        return board ? { kind: 'ok', board } : { kind: 'gone' };
+      }
+      case 'CLOSED':
+        return { kind: 'closed', status: reply[1] as BoardStatus };
+      case 'OPEN':
+        return { kind: 'open' };
+      default:
+        return { kind: 'gone' };
+    }
+  }
+
+  /** Ids of open boards whose time is up. */
+  async dueForExpiry(now = Date.now(), limit = 50): Promise<string[]> {
+    return this.redis.zrangebyscore(this.expiryKey, '-inf', now, 'LIMIT', 0, limit);
+  }
+
+  async setMessageId(id: string, messageId: string): Promise<void> {
+    if ((await this.redis.exists(this.key(id))) === 1) await this.redis.hset(this.key(id), 'messageId', messageId);
+  }
+
+  async setJobId(id: string, jobId: string): Promise<void> {
+    if ((await this.redis.exists(this.key(id))) === 1) await this.redis.hset(this.key(id), 'jobId', jobId);
+  }
+
+  async dropToken(id: string): Promise<void> {
+    await this.redis.hdel(this.key(id), 'interactionToken');
+  }
+}
+
+function decodeBoard(fields: Record<string, string>): Board | undefined {
+  if (!fields['id'] || !fields['kind']) return undefined;
+  try {
+    const count = Number(fields['slotCount'] ?? 0);
+    const slots: (BoardSlot | undefined)[] = [];
+    for (let i = 0; i < count; i++) {
+      const raw = fields[`slot:${i}`];
+      slots.push(raw ? (JSON.parse(raw) as BoardSlot) : undefined);
+    }
+    const board: Board = {
+      id: fields['id'],
+      kind: fields['kind'] as BoardKind,
+      guildId: fields['guildId'] ?? '',
+      channelId: fields['channelId'] ?? '',
+      starterId: fields['starterId'] ?? '',
+      slots,
+      allowMultiple: fields['allowMultiple'] === '1',
+      status: (fields['status'] ?? 'open') as BoardStatus,
+      createdAt: Number(fields['createdAt'] ?? 0),
+      expiresAt: Number(fields['expiresAt'] ?? 0),
+      settings: JSON.parse(fields['settings'] ?? '{"seed":0}') as Board['settings'],
+      maxBytes: Number(fields['maxBytes'] ?? 0),
+      applicationId: fields['applicationId'] ?? '',
+      tokenExpiresAt: Number(fields['tokenExpiresAt'] ?? 0),
+    };
+    if (fields['interactionToken']) board.interactionToken = fields['interactionToken'];
+    if (fields['messageId']) board.messageId = fields['messageId'];
+    if (fields['jobId']) board.jobId = fields['jobId'];
+    if (fields['closedBy']) board.closedBy = fields['closedBy'];
+    if (fields['closedAt']) board.closedAt = Number(fields['closedAt']);
+    return board;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Contributors of a board in slot order, each once. */
+export function boardContributors(board: Board): string[] {
+  const seen: string[] = [];
+  for (const slot of board.slots) if (slot && !seen.includes(slot.userId)) seen.push(slot.userId);
+  return seen;
+}

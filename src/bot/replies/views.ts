@@ -1,0 +1,294 @@
+/**
+ * Every message the bot shows, as plain data: content, embeds, buttons, files. Nothing here talks to Discord;
+ * the posting code sends these views, always with `allowedMentions: { parse: [] }`.
+ */
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  EmbedBuilder,
+  type APIActionRowComponent,
+  type APIComponentInMessageActionRow,
+  type APIEmbed,
+  type MessageMentionOptions,
+} from 'discord.js';
+import type { JobKind, JobListing, JobOutcome, JobProgress, JobResult } from '../../jobs/index.ts';
+import { boardContributors, type Board } from '../boards/BoardStore.ts';
+import type { CustomIds } from '../customIds.ts';
+import type { PendingReply } from '../PendingReplies.ts';
+import { formatBytes, formatDuration, LIMITS, ordinal, progressBar, safePrompt, truncate, userMention } from './text.ts';
+
+export interface FileView {
+  name: string;
+  data: Buffer;
+  contentType: string;
+}
+
+export interface MessageView {
+  content: string;
+  embeds: APIEmbed[];
+  components: APIActionRowComponent<APIComponentInMessageActionRow>[];
+  files?: FileView[];
+  allowedMentions: MessageMentionOptions;
+}
+
+/** Every message parses no mentions: a prompt saying "@everyone" pings no one. */
+export const NO_MENTIONS: MessageMentionOptions = { parse: [] };
+
+const KIND_TITLE: Record<JobKind, string> = {
+  morph: '🌀 Morph',
+  grid: '🔲 Grid',
+  loop: '🔁 Loop',
+  walk: '🚶 Walk',
+};
+
+export const SLOT_NAMES: Record<'grid' | 'morph', string[]> = {
+  grid: ['top left', 'top right', 'bottom left', 'bottom right'],
+  morph: ['from', 'to'],
+};
+
+function view(content: string, extra: Partial<MessageView> = {}): MessageView {
+  return { content: truncate(content, LIMITS.content), embeds: [], components: [], allowedMentions: NO_MENTIONS, ...extra };
+}
+
+function row(...buttons: ButtonBuilder[]): APIActionRowComponent<APIComponentInMessageActionRow> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(buttons).toJSON();
+}
+
+function cancelButton(ids: CustomIds, jobId: string): ButtonBuilder {
+  return new ButtonBuilder().setCustomId(ids.make('cancel', jobId)).setLabel('Cancel').setStyle(ButtonStyle.Danger).setEmoji('🛑');
+}
+
+function afterButtons(ids: CustomIds, jobId: string): ButtonBuilder[] {
+  return [
+    new ButtonBuilder().setCustomId(ids.make('reroll', jobId)).setLabel('Reroll').setStyle(ButtonStyle.Secondary).setEmoji('🎲'),
+    new ButtonBuilder().setCustomId(ids.make('delete', jobId)).setLabel('Delete').setStyle(ButtonStyle.Secondary).setEmoji('🗑️'),
+  ];
+}
+
+/** A one-line description of what is being rendered: `morph from "a cat" to "a dog"`. */
+export function describeJob(reply: Pick<PendingReply, 'kind' | 'prompts'>, max = 300): string {
+  const per = Math.max(20, Math.floor(max / Math.max(1, reply.prompts.length)));
+  const quoted = reply.prompts.map((p) => `“${safePrompt(p.text, per)}”`);
+  switch (reply.kind) {
+    case 'morph':
+      return `morph from ${quoted[0] ?? '?'} to ${quoted[1] ?? '?'}`;
+    case 'grid':
+      return `grid of ${quoted.join(', ')}`;
+    case 'loop':
+      return `loop of ${quoted[0] ?? '?'}`;
+    case 'walk':
+      return `walk around ${quoted[0] ?? '?'}`;
+  }
+}
+
+function credits(contributors: readonly string[]): string {
+  return contributors.map(userMention).join(', ');
+}
+
+export function queuedView(ids: CustomIds, reply: PendingReply, where: { position?: number; positionInGuild?: number }): MessageView {
+  const place =
+    where.positionInGuild !== undefined
+      ? `${ordinal(where.positionInGuild)} in this server's queue${where.position !== undefined && where.position !== where.positionInGuild ? ` (${ordinal(where.position)} overall)` : ''}`
+      : 'waiting for a renderer';
+  return view(`⏳ Queued: ${describeJob(reply)} by ${credits(reply.contributors)}\nPosition: ${place}.`, {
+    components: [row(cancelButton(ids, reply.jobId))],
+  });
+}
+
+const STAGE_TEXT: Record<JobProgress['stage'], string> = {
+  starting: 'starting',
+  encode: 'reading the prompts',
+  denoise: 'denoising',
+  decode: 'decoding frames',
+  output: 'encoding the file',
+  storing: 'almost done',
+};
+
+export function progressView(ids: CustomIds, reply: PendingReply, progress: JobProgress): MessageView {
+  const unit = reply.kind === 'grid' ? 'cells' : 'frames';
+  const parts = [`${progress.framesDone}/${progress.framesTotal} ${unit}`];
+  if (progress.step !== undefined && progress.steps !== undefined && progress.stage === 'denoise') parts.push(`step ${progress.step}/${progress.steps}`);
+  parts.push(STAGE_TEXT[progress.stage] ?? progress.stage);
+  if (progress.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(progress.etaSeconds * 1000)}`);
+  if (progress.attempt > 1) parts.push(`attempt ${progress.attempt}${progress.resumedFrames ? `, resumed ${progress.resumedFrames} ${unit}` : ''}`);
+  return view(
+    `🎨 Rendering: ${describeJob(reply)} by ${credits(reply.contributors)}\n\`${progressBar(progress.framesDone, progress.framesTotal)}\` ${parts.join(' · ')}`,
+    { components: [row(cancelButton(ids, reply.jobId))] },
+  );
+}
+
+/** The file name never comes from a prompt. */
+export function artifactFileName(reply: Pick<PendingReply, 'kind' | 'settings'>, extension: string): string {
+  return `latentwalk-${reply.kind}-${reply.settings.seed}.${extension.replace(/[^a-z0-9]/gi, '') || 'bin'}`;
+}
+
+const PROMPT_LABELS: Record<JobKind, string[]> = {
+  morph: ['From', 'To'],
+  grid: ['Top left', 'Top right', 'Bottom left', 'Bottom right'],
+  loop: ['Prompt'],
+  walk: ['Prompt'],
+};
+
+type DoneOutcome = Extract<JobOutcome, { status: 'done' }>;
+
+export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: string): APIEmbed {
+  const { report, artifact } = outcome;
+  const labels = PROMPT_LABELS[reply.kind];
+  // Four prompts of at most ~1000 characters each stay well inside the 6000-character embed total.
+  const perPrompt = Math.min(LIMITS.fieldValue, Math.floor(3600 / Math.max(1, reply.prompts.length)));
+  const embed = new EmbedBuilder().setTitle(KIND_TITLE[reply.kind]).setColor(0x5865f2);
+  reply.prompts.forEach((prompt, index) => {
+    embed.addFields({
+      name: labels[index] ?? `Prompt ${index + 1}`,
+      value: truncate(`${safePrompt(prompt.text, perPrompt - 30)} · ${userMention(prompt.contributorId)}`, LIMITS.fieldValue),
+    });
+  });
+  embed.addFields({ name: 'Contributors', value: truncate(credits(reply.contributors), LIMITS.fieldValue) || '—' });
+  const rendered = report.gridSize ? `${report.gridSize}×${report.gridSize} cells` : `${report.frames} rendered`;
+  const inFile = artifact.frameCount > 1 ? `, ${artifact.frameCount} in the ${reply.kind === 'loop' ? 'loop' : 'ping-pong'}` : '';
+  embed.addFields(
+    { name: 'Seed', value: String(report.seed), inline: true },
+    { name: 'Steps', value: String(report.steps), inline: true },
+    { name: 'Guidance', value: String(report.guidance), inline: true },
+    { name: 'Size', value: `${report.width}×${report.height}${artifact.width !== report.width ? ` (shown ${artifact.width}×${artifact.height})` : ''}`, inline: true },
+    { name: reply.kind === 'grid' ? 'Grid' : 'Frames', value: `${rendered}${inFile}${artifact.fps ? ` @ ${Math.round(artifact.fps * 10) / 10} fps` : ''}`, inline: true },
+    { name: 'Render time', value: formatDuration(outcome.renderMs), inline: true },
+    { name: 'Model', value: truncate(safePrompt(report.model, 200), LIMITS.fieldValue), inline: true },
+    { name: 'File', value: `${formatBytes(artifact.bytes)} of ${formatBytes(reply.maxBytes)} allowed`, inline: true },
+  );
+  if (artifact.reductions.length > 0) {
+    embed.addFields({
+      name: `Reduced to fit ${formatBytes(reply.maxBytes)}`,
+      value: truncate(artifact.reductions.map((r) => `• ${safePrompt(r, 200)}`).join('\n'), LIMITS.fieldValue),
+    });
+  }
+  if (report.truncations.length > 0) {
+    const lines = report.truncations.map((t) => {
+      const index = reply.prompts.findIndex((p) => p.text === t.prompt);
+      const which = index >= 0 ? (labels[index] ?? `prompt ${index + 1}`) : 'a prompt';
+      const n = t.droppedWords.length;
+      return `• ${which}: ${n} word${n === 1 ? '' : 's'} past the limit ${n === 1 ? 'was' : 'were'} not read: “${safePrompt(t.droppedWords.join(' '), 150)}”`;
+    });
+    embed.addFields({ name: '⚠️ Cut at 77 tokens', value: truncate(lines.join('\n'), LIMITS.fieldValue) });
+  }
+  if (outcome.attempts > 1 || report.resumedFrames > 0) {
+    embed.addFields({
+      name: 'Recovered',
+      value: `took ${outcome.attempts} attempts${report.resumedFrames ? `, reused ${report.resumedFrames} checkpointed frames` : ''}`,
+    });
+  }
+  embed.setFooter({ text: `job ${jobId}` });
+  return embed.toJSON();
+}
+
+export function resultView(ids: CustomIds, reply: PendingReply, result: JobResult, outcome: DoneOutcome, bytes: Buffer, late: boolean): MessageView {
+  const name = artifactFileName(reply, outcome.artifact.extension);
+  const lead = late
+    ? `✅ ${userMention(reply.requesterId)}, your ${reply.kind} is ready (it finished after the original reply could no longer be edited).`
+    : `✅ ${describeJob(reply)}`;
+  const embed = resultEmbed(reply, outcome, result.jobId);
+  embed.image = { url: `attachment://${name}` };
+  return view(lead, {
+    embeds: [embed],
+    components: [row(...afterButtons(ids, reply.jobId))],
+    files: [{ name, data: bytes, contentType: outcome.artifact.mimeType }],
+  });
+}
+
+export function failedView(ids: CustomIds, reply: PendingReply, reason: string, late: boolean): MessageView {
+  const who = late ? `${userMention(reply.requesterId)}, your` : 'The';
+  return view(`❌ ${who} ${describeJob(reply)} failed: ${safePrompt(reason, 500)}\nPress Reroll to try again with a new seed.`, {
+    components: [row(...afterButtons(ids, reply.jobId))],
+  });
+}
+
+export function cancelledView(reply: PendingReply, reason: string): MessageView {
+  const by = reply.cancelledBy ? ` by ${userMention(reply.cancelledBy)}` : '';
+  const why = reply.cancelledBy ? '' : ` (${safePrompt(reason, 200)})`;
+  return view(`🛑 Cancelled${by}: ${describeJob(reply)}${why}.`);
+}
+
+export function expiredArtifactView(ids: CustomIds, reply: PendingReply): MessageView {
+  return view(`⌛ The ${describeJob(reply)} finished, but its file expired before it could be posted. Press Reroll to render it again.`, {
+    components: [row(...afterButtons(ids, reply.jobId))],
+  });
+}
+
+export function tooLargeView(ids: CustomIds, reply: PendingReply, bytes: number): MessageView {
+  return view(
+    `⚠️ The ${describeJob(reply)} came out at ${formatBytes(bytes)}, more than Discord accepts here. Ask a server admin to lower the output budget with /settings limits, or use fewer frames.`,
+    { components: [row(...afterButtons(ids, reply.jobId))] },
+  );
+}
+
+/** The note left on the original message when the result had to be posted as a new message. */
+export function movedView(reply: PendingReply): MessageView {
+  return view(`➡️ ${describeJob(reply)}: the result was posted as a new message below.`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Boards.
+
+export function boardView(ids: CustomIds, board: Board): MessageView {
+  const names = SLOT_NAMES[board.kind];
+  const lines: string[] = [];
+  if (board.kind === 'morph') {
+    const from = board.slots[0];
+    lines.push(`🌀 ${userMention(board.starterId)} wants to morph from “${safePrompt(from?.text ?? '', 300)}”. Who sets where it goes?`);
+    const to = board.slots[1];
+    if (to) lines.push(`➡️ to “${safePrompt(to.text, 300)}” (${userMention(to.userId)})`);
+  } else {
+    lines.push(`🔲 ${userMention(board.starterId)} started a grid: four corners, filled by anyone here.`);
+    board.slots.forEach((slot, index) => {
+      const name = names[index] ?? `slot ${index + 1}`;
+      lines.push(slot ? `• **${name}**: “${safePrompt(slot.text, 300)}” (${userMention(slot.userId)})` : `• **${name}**: *open*`);
+    });
+    lines.push(board.allowMultiple ? 'Members may add more than one corner.' : 'One corner per member.');
+  }
+  const open = board.slots.filter((s) => s === undefined).length;
+  if (board.status === 'open') {
+    lines.push(`Closes <t:${Math.floor(board.expiresAt / 1000)}:R>.`);
+    const add = new ButtonBuilder()
+      .setCustomId(ids.make('add', board.id))
+      .setStyle(ButtonStyle.Primary)
+      .setEmoji('✏️')
+      .setLabel(board.kind === 'morph' ? 'Set where it goes' : `Add a corner (${open} open)`);
+    const cancel = new ButtonBuilder().setCustomId(ids.make('bcancel', board.id)).setStyle(ButtonStyle.Secondary).setLabel('Cancel board');
+    return view(lines.join('\n'), { components: [row(add, cancel)] });
+  }
+  if (board.status === 'complete') lines.push(`✅ Complete, credits to ${credits(boardContributors(board))}.`);
+  if (board.status === 'cancelled') lines.push(`🛑 Cancelled${board.closedBy ? ` by ${userMention(board.closedBy)}` : ''}.`);
+  if (board.status === 'expired') lines.push(`⌛ This board expired before ${board.kind === 'morph' ? 'anyone set where it goes' : 'all four corners were filled'}; start a new one with /${board.kind}.`);
+  return view(lines.join('\n'));
+}
+
+/** A complete board whose job could not be queued: the reason and a button to try again. */
+export function boardRetryView(ids: CustomIds, board: Board, reason: string): MessageView {
+  const base = boardView(ids, { ...board, status: 'complete' });
+  const retry = new ButtonBuilder().setCustomId(ids.make('bretry', board.id)).setStyle(ButtonStyle.Primary).setLabel('Queue it');
+  return { ...base, content: truncate(`${base.content}\n⚠️ It could not be queued: ${reason}`, LIMITS.content), components: [row(retry)] };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Queue listing.
+
+export function queueListView(guildName: string, jobs: readonly JobListing[]): MessageView {
+  if (jobs.length === 0) return view(`📭 Nothing is queued in ${safePrompt(guildName, 100)}. Start something with /morph, /grid, /loop or /walk.`);
+  const lines = jobs.slice(0, 20).map((job, index) => {
+    const who = userMention(job.userId);
+    if (job.state === 'active') {
+      const p = job.progress;
+      const bar = p ? ` \`${progressBar(p.framesDone, p.framesTotal, 8)}\` ${p.framesDone}/${p.framesTotal}${p.etaSeconds !== undefined ? ` · ETA ${formatDuration(p.etaSeconds * 1000)}` : ''}` : '';
+      return `${index + 1}. 🎨 **${job.kind}** by ${who}: rendering${bar} · \`${job.jobId}\``;
+    }
+    const place = job.positionInGuild !== undefined ? `${ordinal(job.positionInGuild)} in line${job.position !== undefined ? ` (${ordinal(job.position)} overall)` : ''}` : job.state;
+    return `${index + 1}. ⏳ **${job.kind}** by ${who}: ${place} · \`${job.jobId}\``;
+  });
+  if (jobs.length > 20) lines.push(`…and ${jobs.length - 20} more.`);
+  return view(`**Queue in ${safePrompt(guildName, 100)}**\n${lines.join('\n')}`);
+}
+
+export function ephemeralText(content: string): MessageView {
+  return view(content);
+}

@@ -1,0 +1,60 @@
+/**
+ * `latentwalk register-commands [--guild ID] [--print]`: registers the slash commands with Discord, globally
+ * (can take up to an hour to show everywhere) or in one guild (at once; handy while developing). Reads
+ * DISCORD_TOKEN, and DISCORD_API_URL / DISCORD_APPLICATION_ID when set; the application id is otherwise asked
+ * from Discord. The commands are replaced as a set (PUT), so removed commands disappear.
+ */
+import { parseArgs } from 'node:util';
+import { REST, Routes, type RESTGetCurrentApplicationResult, type RESTPutAPIApplicationCommandsResult } from 'discord.js';
+import { loadDiscordSettings, type DiscordSettings } from '../bot/config.ts';
+import { commandPayloads } from '../commands/index.ts';
+import { CliUsageError } from './CliError.ts';
+
+export const REGISTER_USAGE = `usage: latentwalk register-commands [--guild ID] [--print]
+  --guild ID   register in this guild only (instant) instead of globally
+  --print      print the command definitions as JSON and exit (no Discord call)
+environment: DISCORD_TOKEN (required), DISCORD_APPLICATION_ID, DISCORD_API_URL`;
+
+export interface RegisterResult {
+  applicationId: string;
+  guildId: string | undefined;
+  names: string[];
+}
+
+/** Registers the commands; usable from tests against LocalDiscord. */
+export async function registerCommands(settings: DiscordSettings, guildId?: string): Promise<RegisterResult> {
+  const rest = new REST({ version: '10', api: settings.apiUrl }).setToken(settings.token);
+  const applicationId = settings.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult).id;
+  const route = guildId ? Routes.applicationGuildCommands(applicationId, guildId) : Routes.applicationCommands(applicationId);
+  const registered = (await rest.put(route, { body: commandPayloads() })) as RESTPutAPIApplicationCommandsResult;
+  return { applicationId, guildId, names: registered.map((command) => command.name) };
+}
+
+export async function runRegisterCommandsCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { guild: { type: 'string' }, print: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new CliUsageError((error as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  if (values.help) {
+    console.log(REGISTER_USAGE);
+    return 0;
+  }
+  if (values.print) {
+    console.log(JSON.stringify(commandPayloads(), null, 2));
+    return 0;
+  }
+  if (values.guild !== undefined && !/^\d{5,25}$/.test(values.guild)) {
+    throw new CliUsageError(`--guild must be a numeric guild id, got '${values.guild}'`);
+  }
+  const result = await registerCommands(loadDiscordSettings(), values.guild);
+  const where = result.guildId ? `in guild ${result.guildId} (available now)` : 'globally (may take up to an hour to appear everywhere)';
+  console.log(`registered ${result.names.length} commands ${where}: ${result.names.map((n) => `/${n}`).join(' ')}`);
+  return 0;
+}

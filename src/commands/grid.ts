@@ -1,0 +1,54 @@
+/**
+ * `/grid [p1] [p2] [p3] [p4]`: a four-corner interpolation grid. With all four prompts it renders at once;
+ * otherwise it posts a board where members of the channel fill the open corners (one each unless
+ * `allow_multiple`), and the grid renders when the fourth corner is in, crediting every contributor.
+ */
+import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import type { SlashCommand } from '../bot/types.ts';
+import { checkOptions, checkPrompt } from '../bot/validation.ts';
+import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions } from './options.ts';
+
+const CORNERS = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
+
+const data = new SlashCommandBuilder()
+  .setName('grid')
+  .setDescription('A grid blending four prompts at its corners; leave corners empty for others to fill')
+  .setContexts(InteractionContextType.Guild);
+CORNERS.forEach((corner, index) => {
+  data.addStringOption((o) => o.setName(`p${index + 1}`).setDescription(`The ${corner} prompt`).setMaxLength(PROMPT_OPTION_MAX));
+});
+addRenderOptions(data, ['grid_size', 'vary_latents', 'seed', 'steps', 'guidance', 'size']);
+data.addBooleanOption((o) => o.setName('allow_multiple').setDescription('Let one member fill more than one corner'));
+
+export const grid = {
+  data,
+  async execute(interaction, bot) {
+    await answeringInputErrors(interaction, bot, async () => {
+      const guild = await bot.render.preflight(interaction);
+      const limits = bot.jobs.config.limits;
+      const slots = CORNERS.map((corner, index) => {
+        const raw = interaction.options.getString(`p${index + 1}`);
+        return raw === null ? undefined : checkPrompt(raw, `${corner} prompt (p${index + 1})`, limits, guild);
+      });
+      const options = readRenderOptions(interaction);
+      checkOptions('grid', options, limits, guild);
+      await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
+      const settings = bot.render.settingsFor('grid', options, guild);
+      const maxBytes = bot.render.maxBytesFor(interaction, guild);
+      const me = interaction.user.id;
+      if (slots.every((slot) => slot !== undefined)) {
+        await bot.render.queueFresh(interaction, {
+          kind: 'grid',
+          prompts: slots.map((text) => ({ text: text!, contributorId: me })),
+          settings,
+          requesterId: me,
+          contributors: [me],
+          maxBytes,
+        });
+        return;
+      }
+      const allowMultiple = interaction.options.getBoolean('allow_multiple') ?? false;
+      await bot.boardFlow.start(interaction, { kind: 'grid', slots, allowMultiple, settings, maxBytes });
+    });
+  },
+} satisfies SlashCommand;

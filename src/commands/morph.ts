@@ -1,0 +1,50 @@
+/**
+ * `/morph from:<prompt> [to:<prompt>]`: with `to`, renders the morph at once; without it, posts a board asking
+ * who sets where it goes (the first member, or the starter, to submit the modal completes it; both are credited).
+ */
+import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import type { SlashCommand } from '../bot/types.ts';
+import { checkOptions, checkPrompt } from '../bot/validation.ts';
+import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions } from './options.ts';
+
+const data = new SlashCommandBuilder()
+  .setName('morph')
+  .setDescription('Morph from one prompt to another; leave "to" empty and someone else picks the destination')
+  .setContexts(InteractionContextType.Guild)
+  .addStringOption((o) => o.setName('from').setDescription('Where the morph starts').setRequired(true).setMaxLength(PROMPT_OPTION_MAX))
+  .addStringOption((o) => o.setName('to').setDescription('Where it ends (empty: let the channel decide)').setMaxLength(PROMPT_OPTION_MAX));
+addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size']);
+
+export const morph = {
+  data,
+  async execute(interaction, bot) {
+    await answeringInputErrors(interaction, bot, async () => {
+      const guild = await bot.render.preflight(interaction);
+      const limits = bot.jobs.config.limits;
+      const from = checkPrompt(interaction.options.getString('from'), '"from" prompt', limits, guild);
+      const rawTo = interaction.options.getString('to');
+      const to = rawTo === null ? undefined : checkPrompt(rawTo, '"to" prompt', limits, guild);
+      const options = readRenderOptions(interaction);
+      checkOptions('morph', options, limits, guild);
+      await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
+      const settings = bot.render.settingsFor('morph', options, guild);
+      const maxBytes = bot.render.maxBytesFor(interaction, guild);
+      const me = interaction.user.id;
+      if (to !== undefined) {
+        await bot.render.queueFresh(interaction, {
+          kind: 'morph',
+          prompts: [
+            { text: from, contributorId: me },
+            { text: to, contributorId: me },
+          ],
+          settings,
+          requesterId: me,
+          contributors: [me],
+          maxBytes,
+        });
+      } else {
+        await bot.boardFlow.start(interaction, { kind: 'morph', slots: [from, undefined], allowMultiple: false, settings, maxBytes });
+      }
+    });
+  },
+} satisfies SlashCommand;

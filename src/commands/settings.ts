@@ -1,0 +1,158 @@
+/**
+ * `/settings` (Manage Server only): the server's limits, stored in Redis per guild.
+ *   show | limits [max_frames] [max_queued_per_member] [output_mib] [default_fps]
+ *   channels <allow|disallow|clear> [channel] | blocklist <add|remove|clear> [words] | negative [prompt] | reset
+ * Discord hides the command from members without Manage Server (default member permissions), and the handler
+ * checks again, because server admins can override command permissions.
+ */
+import { ChannelType, InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MiB, SETTINGS_BOUNDS, type GuildSettings } from '../bot/GuildSettings.ts';
+import { formatBytes, safePrompt } from '../bot/replies/text.ts';
+import { NO_MENTIONS } from '../bot/replies/views.ts';
+import type { BotContext, SlashCommand } from '../bot/types.ts';
+
+const B = SETTINGS_BOUNDS;
+
+const data = new SlashCommandBuilder()
+  .setName('settings')
+  .setDescription("This server's render limits (Manage Server only)")
+  .setContexts(InteractionContextType.Guild)
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+  .addSubcommand((s) => s.setName('show').setDescription('Show the current settings'))
+  .addSubcommand((s) =>
+    s
+      .setName('limits')
+      .setDescription('Frames, queue and size limits')
+      .addIntegerOption((o) => o.setName('max_frames').setDescription('Most frames per animation').setMinValue(B.maxFrames.min).setMaxValue(B.maxFrames.max))
+      .addIntegerOption((o) =>
+        o.setName('max_queued_per_member').setDescription('Jobs one member may have queued at once').setMinValue(B.maxQueuedPerMember.min).setMaxValue(B.maxQueuedPerMember.max),
+      )
+      .addIntegerOption((o) => o.setName('output_mib').setDescription('Output file budget in MiB').setMinValue(B.outputBudgetMiB.min).setMaxValue(B.outputBudgetMiB.max))
+      .addNumberOption((o) => o.setName('default_fps').setDescription('Playback speed when none is given').setMinValue(B.defaultFps.min).setMaxValue(B.defaultFps.max)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('channels')
+      .setDescription('Where the render commands may be used')
+      .addStringOption((o) =>
+        o
+          .setName('action')
+          .setDescription('allow or disallow a channel, or clear the list (everywhere)')
+          .setRequired(true)
+          .addChoices({ name: 'allow', value: 'allow' }, { name: 'disallow', value: 'disallow' }, { name: 'clear', value: 'clear' }),
+      )
+      .addChannelOption((o) => o.setName('channel').setDescription('The channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('blocklist')
+      .setDescription('Words a prompt may not contain')
+      .addStringOption((o) =>
+        o
+          .setName('action')
+          .setDescription('add or remove words, or clear the list')
+          .setRequired(true)
+          .addChoices({ name: 'add', value: 'add' }, { name: 'remove', value: 'remove' }, { name: 'clear', value: 'clear' }),
+      )
+      .addStringOption((o) => o.setName('words').setDescription('Comma-separated words or phrases').setMaxLength(1000)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('negative')
+      .setDescription('A negative prompt applied to every render here (empty to remove)')
+      .addStringOption((o) => o.setName('prompt').setDescription('What renders should avoid').setMaxLength(B.negativeChars)),
+  )
+  .addSubcommand((s) => s.setName('reset').setDescription('Back to the defaults'));
+
+export const settings = {
+  data,
+  async execute(interaction, bot) {
+    if (!interaction.inGuild()) {
+      await bot.render.tell(interaction, 'Settings are per server: use /settings in a server.');
+      return;
+    }
+    if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
+      await bot.render.tell(interaction, 'You need the Manage Server permission to view or change these settings.');
+      return;
+    }
+    const answer = await run(interaction, bot);
+    await interaction.reply({ content: answer, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+  },
+} satisfies SlashCommand;
+
+async function run(interaction: ChatInputCommandInteraction, bot: BotContext): Promise<string> {
+  const guildId = interaction.guildId!;
+  const store = bot.guildSettings;
+  const sub = interaction.options.getSubcommand();
+  switch (sub) {
+    case 'show':
+      return describe(await store.get(guildId), bot);
+    case 'limits': {
+      const maxFrames = interaction.options.getInteger('max_frames');
+      const maxQueued = interaction.options.getInteger('max_queued_per_member');
+      const outputMiB = interaction.options.getInteger('output_mib');
+      const fps = interaction.options.getNumber('default_fps');
+      if (maxFrames === null && maxQueued === null && outputMiB === null && fps === null) {
+        return 'Give at least one of max_frames, max_queued_per_member, output_mib or default_fps.';
+      }
+      const next = await store.update(guildId, (s) => ({
+        ...s,
+        ...(maxFrames !== null ? { maxFrames } : {}),
+        ...(maxQueued !== null ? { maxQueuedPerMember: maxQueued } : {}),
+        ...(outputMiB !== null ? { outputBudgetBytes: outputMiB * MiB } : {}),
+        ...(fps !== null ? { defaultFps: fps } : {}),
+      }));
+      return `Saved.\n${describe(next, bot)}`;
+    }
+    case 'channels': {
+      const action = interaction.options.getString('action', true);
+      const channel = interaction.options.getChannel('channel');
+      if (action === 'clear') return `Saved: commands work in every channel.\n${describe(await store.update(guildId, (s) => ({ ...s, allowedChannels: [] })), bot)}`;
+      if (!channel) return `Name the channel to ${action}.`;
+      const next = await store.update(guildId, (s) => {
+        const without = s.allowedChannels.filter((id) => id !== channel.id);
+        return { ...s, allowedChannels: action === 'allow' ? [...without, channel.id].slice(0, B.allowedChannels) : without };
+      });
+      return `Saved.\n${describe(next, bot)}`;
+    }
+    case 'blocklist': {
+      const action = interaction.options.getString('action', true);
+      if (action === 'clear') return `Saved: no words are blocked.\n${describe(await store.update(guildId, (s) => ({ ...s, blocklist: [] })), bot)}`;
+      const words = (interaction.options.getString('words') ?? '')
+        .split(',')
+        .map((w) => w.trim().toLowerCase())
+        .filter((w) => w.length > 0);
+      if (words.length === 0) return `List the words to ${action}, separated by commas.`;
+      const tooLong = words.find((w) => w.length > B.blocklistWordChars);
+      if (tooLong) return `"${safePrompt(tooLong, 80)}" is too long; keep each entry to ${B.blocklistWordChars} characters.`;
+      const next = await store.update(guildId, (s) => {
+        const rest = s.blocklist.filter((w) => !words.includes(w));
+        return { ...s, blocklist: action === 'add' ? [...rest, ...words].slice(0, B.blocklistWords) : rest };
+      });
+      return `Saved.\n${describe(next, bot)}`;
+    }
+    case 'negative': {
+      const prompt = (interaction.options.getString('prompt') ?? '').replace(/\s+/g, ' ').trim();
+      const next = await store.update(guildId, (s) => ({ ...s, negativePrompt: prompt }));
+      return `Saved.\n${describe(next, bot)}`;
+    }
+    case 'reset':
+      return `Back to the defaults.\n${describe(await store.reset(guildId), bot)}`;
+    default:
+      return 'Unknown settings command; use /settings show.';
+  }
+}
+
+function describe(s: GuildSettings, bot: BotContext): string {
+  const limits = bot.jobs.config.limits;
+  return [
+    '**Settings for this server**',
+    `• Max frames: ${s.maxFrames}${limits.maxFrames < s.maxFrames ? ` (the bot's own limit of ${limits.maxFrames} applies)` : ''}`,
+    `• Max queued per member: ${s.maxQueuedPerMember}`,
+    `• Output budget: ${formatBytes(s.outputBudgetBytes)} (never above what Discord allows for the upload)`,
+    `• Default fps: ${s.defaultFps}`,
+    `• Channels: ${s.allowedChannels.length ? s.allowedChannels.map((id) => `<#${id}>`).join(', ') : 'everywhere'}`,
+    `• Blocked words: ${s.blocklist.length ? s.blocklist.map((w) => `“${safePrompt(w, 60)}”`).join(', ') : 'none'}`,
+    `• Negative prompt: ${s.negativePrompt ? `“${safePrompt(s.negativePrompt, 300)}”` : 'none'}`,
+  ].join('\n');
+}
