@@ -1,10 +1,10 @@
 /** `latentwalk demo`: the product without Discord — a morph, a grid, a walk and a loop from the bundled model into out/. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODEL_DIR, loadModel, type ProviderName } from '../engine/index.ts';
+import { BUNDLED_MODEL_DIR, loadModel } from '../engine/index.ts';
 import { CliUsageError } from './CliError.ts';
 import { ProgressBar } from './ProgressBar.ts';
-import { DEFAULT_SEED, describeOutcome, renderToFile, type RenderJob } from './render.ts';
+import { DEFAULT_SEED, describeOutcome, parseProviders, renderToFile, type RenderJob } from './render.ts';
 
 export const DEMO_JOBS: ReadonlyArray<Pick<RenderJob, 'spec'> & { file: string }> = [
   { file: 'morph.gif', spec: { kind: 'morph', prompts: ['a red circle', 'a blue square'], frames: 0 } },
@@ -22,13 +22,13 @@ export async function runDemoCommand(argv: string[]): Promise<number> {
   }
   const outDir = resolve(values['out-dir'] ?? 'out');
   const started = performance.now();
-  const model = await loadModel(values.model ?? BUNDLED_MODEL_DIR, { provider: (values.provider ?? 'cpu') as ProviderName });
+  const model = await loadModel(values.model ?? BUNDLED_MODEL_DIR, { providers: parseProviders(values.provider) });
   console.log(`demo: model '${model.name}' (${model.dir}), writing to ${outDir}`);
   try {
     for (const { file, spec } of DEMO_JOBS) {
       const out = resolve(outDir, file);
       const t0 = performance.now();
-      const outcome = await renderToFile(model, { spec, modelDir: model.dir, provider: model.provider, seed: DEFAULT_SEED, rubberBand: true, out }, new ProgressBar());
+      const outcome = await renderToFile(model, { spec, modelDir: model.dir, providers: [model.provider], seed: DEFAULT_SEED, rubberBand: true, out }, new ProgressBar());
       for (const line of describeOutcome(outcome, out)) console.log(line);
       console.log(`  ${spec.kind}: "${spec.prompts.join('" | "')}" in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }

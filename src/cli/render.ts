@@ -30,7 +30,8 @@ export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <pr
   loop "<prompt>"              seamless circular noise walk (GIF)
 options: --model DIR --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
-         --provider cpu|webgpu|cuda --max-bytes N --out FILE --report FILE`;
+         --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
+         --out FILE --report FILE`;
 
 const PROMPT_COUNT: Record<WalkKind, number> = { morph: 2, grid: 4, walk: 1, loop: 1 };
 const PROVIDERS: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda'];
@@ -39,7 +40,8 @@ export const DEFAULT_SEED = 42;
 export interface RenderJob {
   spec: WalkSpec;
   modelDir: string;
-  provider: ProviderName;
+  /** Tried in order; the first that starts is used (`--provider cuda,webgpu,cpu`). */
+  providers: ProviderName[];
   seed: number;
   steps?: number;
   guidance?: number;
@@ -90,8 +92,7 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   const prompts = positionals.slice(1);
   const want = PROMPT_COUNT[kind];
   if (prompts.length !== want) throw new CliUsageError(`${kind} takes ${want} prompt${want > 1 ? 's' : ''} in quotes, got ${prompts.length}`);
-  const provider = (v.provider ?? 'cpu') as ProviderName;
-  if (!PROVIDERS.includes(provider)) throw new CliUsageError(`--provider must be one of ${PROVIDERS.join(', ')}, got '${v.provider}'`);
+  const providers = parseProviders(v.provider);
 
   const frames = parseNumberOption('frames', v.frames, { integer: true });
   const gridSize = parseNumberOption('grid-size', v['grid-size'], { integer: true });
@@ -106,7 +107,7 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   const job: RenderJob = {
     spec,
     modelDir: v.model ?? BUNDLED_MODEL_DIR,
-    provider,
+    providers,
     seed,
     rubberBand: !(v['no-rubber-band'] ?? false),
     out: resolve(v.out ?? `out/${kind}.${kind === 'grid' ? 'png' : 'gif'}`),
@@ -124,6 +125,14 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) (job as unknown as Record<string, unknown>)[key] = value;
   return job;
+}
+
+export function parseProviders(raw: string | undefined): ProviderName[] {
+  const names = (raw ?? 'cpu').split(',').map((p) => p.trim());
+  for (const name of names) {
+    if (!PROVIDERS.includes(name as ProviderName)) throw new CliUsageError(`--provider must be one of ${PROVIDERS.join(', ')} (or a comma list tried in order), got '${name}'`);
+  }
+  return names as ProviderName[];
 }
 
 function makeSpec(
@@ -281,7 +290,8 @@ export async function runRenderCommand(argv: string[]): Promise<number> {
   formatForPath(job.spec.kind, job.out);
   checkWritable(job.out, 'output');
   if (job.report) checkWritable(job.report, 'report');
-  const model = await loadModel(job.modelDir, { provider: job.provider });
+  // without a logger the pack reports on stderr only when a provider fell back to another
+  const model = await loadModel(job.modelDir, { providers: job.providers });
   try {
     const outcome = await renderToFile(model, job, new ProgressBar());
     for (const line of describeOutcome(outcome, job.out)) console.log(line);

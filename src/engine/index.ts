@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModelPack, type ModelPack, type RenderDefaults } from './pack/ModelPack.ts';
 import { renderWith } from './render.ts';
 import { PromptEncoder } from './text/PromptEncoder.ts';
+import type { SamplerPath } from './sampler/Denoiser.ts';
 import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from './types.ts';
 
 export type * from './types.ts';
@@ -18,12 +19,19 @@ export type { RenderDefaults } from './pack/ModelPack.ts';
 export { EngineError, RenderAbortedError, type EngineErrorCode } from './errors.ts';
 export { encodeArtifact, composeGrid, type Artifact, type ArtifactOptions, type ArtifactFormat } from './output/index.ts';
 export { ENGINE_LIMITS } from './RenderLimits.ts';
+export { parseProviderList, PROVIDER_NAMES } from './onnx/providers.ts';
+export type { SamplerPath } from './sampler/Denoiser.ts';
 
 /** The pack the CLI, the demo and the worker use when none is named. */
 export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/tiny', import.meta.url));
 
 export interface LoadModelOptions {
+  /** One provider; shorthand for `providers: [provider]`. Default 'cpu'. */
   provider?: ProviderName;
+  /** Providers to try in order (e.g. ['cuda', 'webgpu', 'cpu']); the first that starts is used and logged. */
+  providers?: readonly ProviderName[];
+  /** 'device' (default): latents stay on the provider between steps; 'host': the reference path. */
+  sampler?: SamplerPath;
   log?: (line: string) => void;
   /** Prompts kept encoded in memory (LRU). */
   promptCacheSize?: number;
@@ -33,6 +41,8 @@ export interface LoadedModel {
   readonly name: string;
   readonly dir: string;
   readonly provider: ProviderName;
+  /** "execution provider: webgpu (cuda: ...)": which provider loaded and why earlier candidates did not. */
+  readonly providerLine: string;
   readonly defaults: RenderDefaults;
   /** @internal */
   readonly pack: ModelPack;
@@ -48,6 +58,7 @@ export async function loadModel(dir: string = BUNDLED_MODEL_DIR, options: LoadMo
     name: pack.name,
     dir: pack.dir,
     provider: pack.provider,
+    providerLine: pack.providerLine,
     defaults: pack.defaults,
     pack,
     prompts,

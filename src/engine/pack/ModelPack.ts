@@ -6,7 +6,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { EngineError } from '../errors.ts';
+import { EngineGraphs } from '../gpu/EngineGraphs.ts';
 import { OnnxSession, type TensorInfo } from '../onnx/OnnxSession.ts';
+import { chooseProvider } from '../onnx/providers.ts';
+import type { SamplerPath } from '../sampler/Denoiser.ts';
 import type { ProviderName } from '../types.ts';
 import { ClipTokenizer } from '../text/ClipTokenizer.ts';
 import { T5Tokenizer } from '../text/T5Tokenizer.ts';
@@ -65,6 +68,12 @@ export interface ModelPack {
   readonly dir: string;
   readonly name: string;
   readonly provider: ProviderName;
+  /** Which provider loaded and why any earlier candidate did not. */
+  readonly providerLine: string;
+  /** 'device': tensors stay on the provider between steps (engine graphs); 'host': the reference path. */
+  readonly sampler: SamplerPath;
+  /** @internal the engine's own small graphs, opened on `provider`. */
+  readonly graphs: EngineGraphs;
   readonly defaults: RenderDefaults;
   readonly shift: number;
   readonly trainTimesteps: number;
@@ -79,6 +88,10 @@ export interface ModelPack {
 
 export interface LoadPackOptions {
   provider?: ProviderName;
+  /** Tried in order; the first that starts is used. Overrides `provider` (a list of one). */
+  providers?: readonly ProviderName[];
+  /** Default 'device'. */
+  sampler?: SamplerPath;
   log?: (line: string) => void;
 }
 
@@ -143,7 +156,6 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new EngineError('PACK_NOT_FOUND', `model pack not found: ${dir} is not a directory (pass --model DIR with an SD3 ONNX export)`);
   }
-  const provider = options.provider ?? 'cpu';
   readJson(dir, 'model_index.json', true);
   const rawManifest = readJson(dir, 'latentwalk.json', false) ?? {};
   const parsed = PackManifestSchema.safeParse(rawManifest);
@@ -154,11 +166,21 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
   const shift = manifest.scheduler?.shift ?? numberFrom(scheduler, ['shift']) ?? 1;
   const trainTimesteps = numberFrom(scheduler, ['num_train_timesteps']) ?? 1000;
 
+  const choice = await chooseProvider(options.providers ?? [options.provider ?? 'cpu']);
+  const provider = choice.provider;
+  // A fallback from a GPU provider is worth a line even when the caller passed no logger.
+  if (options.log) options.log(choice.line);
+  else if (choice.skipped.length > 0) process.stderr.write(`latentwalk: ${choice.line}\n`);
+  const sampler: SamplerPath = options.sampler ?? 'device';
+
   const hasT5 = existsSync(join(dir, 'text_encoder_3'));
   for (const rel of ['tokenizer', 'tokenizer_2', 'text_encoder', 'text_encoder_2', 'transformer', 'vae_decoder', ...(hasT5 ? ['tokenizer_3', 'text_encoder_3'] : [])]) {
     requireFile(dir, rel);
   }
-  const open = (component: string) => OnnxSession.open(requireFile(dir, `${component}/model.onnx`), { provider, label: component });
+  // On the device path the transformer's and the decoder's outputs stay on the GPU (webgpu) for the engine graphs.
+  const onDevice = (component: string) => sampler === 'device' && (component === 'transformer' || component === 'vae_decoder');
+  const open = (component: string) => OnnxSession.open(requireFile(dir, `${component}/model.onnx`), { provider, label: component, outputsOnDevice: onDevice(component) });
+  const graphs = new EngineGraphs(provider);
 
   const opened: OnnxSession[] = [];
   const track = async (component: string) => {
@@ -241,6 +263,9 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       dir,
       name: manifest.name ?? basename(dir),
       provider,
+      providerLine: choice.line,
+      sampler,
+      graphs,
       defaults,
       shift,
       trainTimesteps,
@@ -251,7 +276,7 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       transformer: { session: tSession, names, latentChannels, contextWidth, pooledWidth, patchSize },
       vae,
       dispose: async () => {
-        await Promise.all(opened.map((s) => s.dispose()));
+        await Promise.all([...opened.map((s) => s.dispose()), graphs.dispose()]);
       },
     };
     options.log?.(`loaded model pack '${pack.name}' from ${dir} on ${provider}${t5 ? ' (with T5)' : ''}`);

@@ -1,13 +1,26 @@
 /**
  * Denoises a batch of frames with SD3's flow-matching Euler sampler and classifier-free guidance.
  * One transformer call per step carries the unconditional rows first and the conditional rows second
- * (diffusers' order); with guidance <= 1 only the conditional rows run. The Euler update runs in float32
- * on the host whatever the graph's I/O dtype is.
+ * (diffusers' order); with guidance <= 1 only the conditional rows run. The latents' state is float32
+ * whatever the graph's I/O dtype is.
+ *
+ * Two paths compute the same thing:
+ *   host   - the reference: every step's velocity comes back to JavaScript, which converts float16, does the
+ *            guidance and the Euler update, and converts the next input again.
+ *   device - the noise and the conditioning go to the provider once per batch; each step is the transformer
+ *            call plus the engine's guidance + Euler graph (gpu/graphs.ts), whose outputs feed the next call
+ *            directly. On webgpu nothing crosses to the host between steps except the timestep and two
+ *            scalars going in; on cpu the same graphs run on host tensors (so tests exercise them).
  */
 import { throwIfAborted } from '../errors.ts';
+import { scalar } from '../gpu/EngineGraphs.ts';
+import type { FloatIo } from '../gpu/graphs.ts';
+import { hostFloatTensor, type DeviceTensor } from '../onnx/OnnxSession.ts';
 import type { ModelPack } from '../pack/ModelPack.ts';
 import type { FrameConditioning, PromptEmbedding } from '../walks/WalkPlan.ts';
 import type { FlowMatchSchedule } from './FlowMatchSchedule.ts';
+
+export type SamplerPath = 'device' | 'host';
 
 export interface LatentShape {
   channels: number;
@@ -26,9 +39,30 @@ export interface DenoiseBatchInput {
   onStep?: ((step: number, steps: number) => void) | undefined;
 }
 
-/** Returns the final latents of the batch, [frames, C, h, w] flattened. */
-export async function denoiseBatch(input: DenoiseBatchInput): Promise<Float32Array> {
-  const { pack, frames, negative, schedule, guidance, latent, signal, onStep } = input;
+/**
+ * A batch's final latents, [frames, C, h, w]: a host array (host path) or a float32 tensor where the provider
+ * keeps it (device path). decodeLatents consumes either; a device tensor is disposed by it.
+ */
+export type BatchLatents = { readonly where: 'host'; readonly data: Float32Array } | { readonly where: 'device'; readonly x: DeviceTensor };
+
+export async function denoiseBatch(input: DenoiseBatchInput): Promise<BatchLatents> {
+  if (input.pack.sampler === 'device') return denoiseOnDevice(input);
+  return { where: 'host', data: await denoiseOnHost(input) };
+}
+
+interface BatchInputs {
+  b: number;
+  rows: number;
+  useCfg: boolean;
+  seqRows: number;
+  pooledLength: number;
+  x: Float32Array;
+  context: Float32Array;
+  pooled: Float32Array;
+}
+
+/** The noise and the batched conditioning (negative rows first with guidance), built once per batch. */
+function batchInputs({ pack, frames, negative, guidance, latent }: DenoiseBatchInput): BatchInputs {
   const t = pack.transformer;
   const b = frames.length;
   const perFrame = latent.channels * latent.height * latent.width;
@@ -40,8 +74,6 @@ export async function denoiseBatch(input: DenoiseBatchInput): Promise<Float32Arr
 
   const x = new Float32Array(b * perFrame);
   frames.forEach((f, i) => x.set(f.noise, i * perFrame));
-
-  // The conditioning does not change across steps: build the batched context once.
   const context = new Float32Array(rows * contextLength);
   const pooled = new Float32Array(rows * pooledLength);
   frames.forEach((f, i) => {
@@ -53,6 +85,17 @@ export async function denoiseBatch(input: DenoiseBatchInput): Promise<Float32Arr
       pooled.set(negative.pooled, i * pooledLength);
     }
   });
+  return { b, rows, useCfg, seqRows, pooledLength, x, context, pooled };
+}
+
+/** Lets lock renewals, progress events and cancellation in this process run between steps. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function denoiseOnHost(input: DenoiseBatchInput): Promise<Float32Array> {
+  const { pack, schedule, guidance, latent, signal, onStep } = input;
+  const t = pack.transformer;
+  const { b, rows, useCfg, seqRows, pooledLength, x, context, pooled } = batchInputs(input);
+  const perFrame = latent.channels * latent.height * latent.width;
   const sample = new Float32Array(rows * perFrame);
   const timestep = new Float32Array(rows);
   const steps = schedule.timesteps.length;
@@ -83,8 +126,59 @@ export async function denoiseBatch(input: DenoiseBatchInput): Promise<Float32Arr
       for (let i = 0; i < x.length; i++) x[i] = x[i]! + dt * v[i]!;
     }
     onStep?.(step + 1, steps);
-    // Let lock renewals, progress events and cancellation in this process run between steps.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await yieldToEventLoop();
   }
   return x;
+}
+
+async function denoiseOnDevice(input: DenoiseBatchInput): Promise<BatchLatents> {
+  const { pack, schedule, guidance, latent, signal, onStep } = input;
+  const t = pack.transformer;
+  const { b, rows, useCfg, seqRows, pooledLength, x: noise, context, pooled } = batchInputs(input);
+  const io = t.session.input(t.names.sample)!.type as FloatIo;
+  const timestepType = t.session.input(t.names.timestep)!.type as FloatIo;
+  const [prepare, step] = await Promise.all([pack.graphs.prepare(io, useCfg), pack.graphs.step(io, useCfg)]);
+
+  const prepared = await prepare.runDevice({
+    x_in: hostFloatTensor('float32', noise, [b, latent.channels, latent.height, latent.width]),
+    context_in: hostFloatTensor('float32', context, [rows, seqRows, t.contextWidth]),
+    pooled_in: hostFloatTensor('float32', pooled, [rows, pooledLength]),
+  });
+  let x = prepared['x']!;
+  let sample = prepared['sample']!;
+  const ctx = prepared['context']!;
+  const pool = prepared['pooled']!;
+  const guidanceTensor = scalar(guidance);
+  const steps = schedule.timesteps.length;
+  try {
+    for (let i = 0; i < steps; i++) {
+      throwIfAborted(signal);
+      const timestep = hostFloatTensor(timestepType, new Float32Array(rows).fill(schedule.timesteps[i]!), [rows]);
+      const out = await t.session.runDevice({ [t.names.sample]: sample, [t.names.context]: ctx, [t.names.pooled]: pool, [t.names.timestep]: timestep });
+      const v = out[t.names.output]!;
+      for (const [name, tensor] of Object.entries(out)) if (name !== t.names.output) tensor.dispose();
+      const dt = Math.fround(schedule.sigmas[i + 1]! - schedule.sigmas[i]!);
+      let next: Record<string, DeviceTensor>;
+      try {
+        next = await step.runDevice({ v, x, guidance: guidanceTensor, dt: scalar(dt) });
+      } finally {
+        v.dispose();
+      }
+      x.dispose();
+      sample.dispose();
+      x = next['x_next']!;
+      sample = next['sample']!;
+      onStep?.(i + 1, steps);
+      await yieldToEventLoop();
+    }
+    throwIfAborted(signal);
+  } catch (error) {
+    x.dispose();
+    throw error;
+  } finally {
+    sample.dispose();
+    ctx.dispose();
+    pool.dispose();
+  }
+  return { where: 'device', x };
 }
