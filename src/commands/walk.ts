@@ -1,35 +1,9 @@
 /** `/walk prompt:<p>`: a walk around one prompt's embedding, `step_size` per frame. */
-import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
-import type { SlashCommand } from '../bot/types.ts';
-import { checkOptions, checkPrompt } from '../bot/validation.ts';
-import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions } from './options.ts';
+import { singlePromptCommand } from './singlePrompt.ts';
 
-const data = new SlashCommandBuilder()
-  .setName('walk')
-  .setDescription('A walk around one prompt')
-  .setContexts(InteractionContextType.Guild)
-  .addStringOption((o) => o.setName('prompt').setDescription('What to walk around').setRequired(true).setMaxLength(PROMPT_OPTION_MAX));
-addRenderOptions(data, ['step_size', 'frames', 'seed', 'fps', 'steps', 'guidance', 'size']);
-
-export const walk = {
-  data,
-  async execute(interaction, bot) {
-    await answeringInputErrors(interaction, bot, async () => {
-      const guild = await bot.render.preflight(interaction);
-      const limits = bot.jobs.config.limits;
-      const prompt = checkPrompt(interaction.options.getString('prompt'), 'prompt', limits, guild);
-      const options = readRenderOptions(interaction);
-      checkOptions('walk', options, limits, guild);
-      await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
-      const me = interaction.user.id;
-      await bot.render.queueFresh(interaction, {
-        kind: 'walk',
-        prompts: [{ text: prompt, contributorId: me }],
-        settings: bot.render.settingsFor('walk', options, guild),
-        requesterId: me,
-        contributors: [me],
-        maxBytes: bot.render.maxBytesFor(interaction, guild),
-      });
-    });
-  },
-} satisfies SlashCommand;
+export const walk = singlePromptCommand({
+  kind: 'walk',
+  description: 'A walk around one prompt',
+  promptDescription: 'What to walk around',
+  options: ['step_size', 'frames', 'seed', 'fps', 'steps', 'guidance', 'size'],
+});

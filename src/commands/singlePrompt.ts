@@ -1,0 +1,43 @@
+/** The shape `/loop` and `/walk` share: one prompt from the requester, rendered at once. */
+import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import type { SlashCommand } from '../bot/types.ts';
+import { checkOptions, checkPrompt } from '../bot/validation.ts';
+import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions, type RenderOptionName } from './options.ts';
+
+export interface SinglePromptCommandSpec {
+  kind: 'loop' | 'walk';
+  description: string;
+  promptDescription: string;
+  options: readonly RenderOptionName[];
+}
+
+export function singlePromptCommand(spec: SinglePromptCommandSpec): SlashCommand {
+  const data = new SlashCommandBuilder()
+    .setName(spec.kind)
+    .setDescription(spec.description)
+    .setContexts(InteractionContextType.Guild)
+    .addStringOption((o) => o.setName('prompt').setDescription(spec.promptDescription).setRequired(true).setMaxLength(PROMPT_OPTION_MAX));
+  addRenderOptions(data, spec.options);
+  return {
+    data,
+    async execute(interaction, bot) {
+      await answeringInputErrors(interaction, bot, async () => {
+        const guild = await bot.render.preflight(interaction);
+        const limits = bot.jobs.config.limits;
+        const prompt = checkPrompt(interaction.options.getString('prompt'), 'prompt', limits, guild);
+        const options = readRenderOptions(interaction);
+        checkOptions(spec.kind, options, limits, guild);
+        await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
+        const me = interaction.user.id;
+        await bot.render.queueFresh(interaction, {
+          kind: spec.kind,
+          prompts: [{ text: prompt, contributorId: me }],
+          settings: bot.render.settingsFor(spec.kind, options, guild),
+          requesterId: me,
+          contributors: [me],
+          maxBytes: bot.render.maxBytesFor(interaction, guild),
+        });
+      });
+    },
+  };
+}
