@@ -6,10 +6,11 @@
  * process restart) carries on where it stopped: boards, pending replies, the job → message map, buttons, and
  * results that finished while it was down (read from the result stream by the same consumer name).
  */
-import type { Client } from 'discord.js';
+import { Events, type Client } from 'discord.js';
 import type { Redis } from 'ioredis';
 import { JobProducer } from '../jobs/index.ts';
 import { closeRedis, openRedis } from '../jobs/redis.ts';
+import type { BotMetricsSink } from '../ops/metrics.ts';
 import { BoardFlow } from './boards/BoardFlow.ts';
 import { BoardStore } from './boards/BoardStore.ts';
 import { createDiscordClient, loginClient } from './BotClient.ts';
@@ -31,6 +32,8 @@ export interface BotAppOptions {
   /** Use this producer instead of connecting one (the caller closes it). */
   jobs?: JobsPort;
   waitGuildTimeoutMs?: number;
+  /** Counters for /metrics. */
+  metrics?: BotMetricsSink;
 }
 
 export class BotApp {
@@ -42,6 +45,8 @@ export class BotApp {
     private readonly redis: Redis,
     private readonly producer: JobProducer | undefined,
     private readonly delivery: ResultDelivery,
+    /** The gateway session, from the client's shard events (discord.js keeps `ws.status` at Ready). */
+    private readonly gateway: { up: boolean },
   ) {}
 
   static async start(config: BotConfig, options: BotAppOptions = {}): Promise<BotApp> {
@@ -56,6 +61,9 @@ export class BotApp {
     const redis = openRedis(config.jobs.redisUrl, 'commands', 'bot-state');
     const client = createDiscordClient({ config, log, ...(options.waitGuildTimeoutMs !== undefined ? { waitGuildTimeoutMs: options.waitGuildTimeoutMs } : {}) });
     const ready = client as Client<true>;
+    const gateway = { up: false };
+    for (const event of [Events.ShardReady, Events.ShardResume] as const) client.on(event, () => (gateway.up = true));
+    for (const event of [Events.ShardDisconnect, Events.ShardReconnecting, Events.Invalidated] as const) client.on(event, () => (gateway.up = false));
     const pending = new PendingReplies(redis, config.jobs.prefix);
     const services = {
       config,
@@ -68,6 +76,7 @@ export class BotApp {
       ids: new CustomIds(config.token),
       log,
       now,
+      metrics: options.metrics,
     };
     const render = new RenderService(services);
     const boardFlow = new BoardFlow(services, render);
@@ -84,9 +93,21 @@ export class BotApp {
       if (producer) await producer.close();
       throw error;
     }
+    gateway.up = true;
     boardFlow.startSweeper();
     log.info('bot ready', { ...describeBotConfig(config), user: ready.user?.tag, guilds: ready.guilds.cache.size } as Record<string, string | number | undefined>);
-    return new BotApp(context, client, redis, producer, delivery);
+    return new BotApp(context, client, redis, producer, delivery, gateway);
+  }
+
+  /** Whether the bot can serve: Redis connected and the Discord gateway session ready. */
+  health(): { redis: boolean; discord: boolean; stopping: boolean } {
+    const redisUp = this.redis.status === 'ready' && (!this.producer || this.producer.redis.status === 'ready');
+    return { redis: redisUp, discord: this.client.isReady() && this.gateway.up, stopping: this.stopping !== undefined };
+  }
+
+  /** The BullMQ queue, for queue-depth metrics (undefined when the caller supplied the producer). */
+  get queue(): JobProducer['queue'] | undefined {
+    return this.producer?.queue;
   }
 
   /** Stops taking interactions and results; connections closed. */

@@ -139,7 +139,7 @@ export class RenderService {
       await this.bot.pending.put(reply);
       refused = await this.submit(reply, draft);
     } catch (error) {
-      this.bot.log.error('queueing failed', { jobId, error: describeError(error) });
+      this.bot.log.error('queueing failed', { jobId, guildId: interaction.guildId, error: describeError(error) });
       refused = 'Something went wrong on my side and nothing was queued; please try again in a moment.';
     }
     if (refused) {
@@ -203,8 +203,13 @@ export class RenderService {
         jobId: reply.jobId,
       });
     } catch (error) {
-      if (error instanceof SubmitRefusedError) return refusalText(error);
-      this.bot.log.error('submit failed', { jobId: reply.jobId, error: describeError(error) });
+      if (error instanceof SubmitRefusedError) {
+        this.bot.metrics?.jobRefused(draft.kind, error.reason);
+        this.bot.log.info('submit refused', { jobId: reply.jobId, kind: draft.kind, guildId: reply.guildId, reason: error.reason });
+        return refusalText(error);
+      }
+      this.bot.metrics?.jobRefused(draft.kind, 'ERROR');
+      this.bot.log.error('submit failed', { jobId: reply.jobId, kind: draft.kind, guildId: reply.guildId, error: describeError(error) });
       return 'The render queue is not reachable right now; nothing was queued, try again in a minute.';
     }
     const messageId = await this.bot.messages.editStatus(reply, () => queuedView(this.bot.ids, reply, ticket));
@@ -212,6 +217,7 @@ export class RenderService {
       reply.messageId = messageId;
       await this.bot.pending.setMessageId(reply.jobId, messageId);
     }
+    this.bot.metrics?.jobSubmitted(draft.kind);
     this.bot.log.info('job queued', { jobId: reply.jobId, kind: draft.kind, guildId: reply.guildId, position: ticket.position });
     return undefined;
   }

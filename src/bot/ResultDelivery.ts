@@ -149,7 +149,8 @@ export class ResultDelivery {
     const size = outcome.status === 'done' ? outcome.artifact.bytes : 0;
     const delivered = await messages.postFinal(reply, build, () => tooLargeView(ids, reply, size));
     await pending.markDelivered(result.jobId, { ...delivered, at: Date.now() });
-    log.info('result posted', { jobId: result.jobId, status: outcome.status, via: delivered.via });
+    this.services.metrics?.resultPosted(result.kind, outcome.status, size);
+    log.info('result posted', { jobId: result.jobId, guildId: result.guildId, kind: result.kind, status: outcome.status, via: delivered.via });
     if (outcome.status === 'done') await jobs.deleteArtifact(outcome.artifact.key).catch(() => undefined);
   }
 }

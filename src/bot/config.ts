@@ -7,7 +7,10 @@
  * about to be logged.
  */
 import { z } from 'zod';
-import { ConfigError, loadJobsConfig, type JobsConfig } from '../jobs/config.ts';
+import { ConfigError, intSetting, loadJobsConfig, readSetting, setting, settingDefault, settingOrDefault, type JobsConfig } from '../jobs/config.ts';
+import { OPS_SETTINGS, type LogLevel } from '../ops/config.ts';
+
+export { redactSecrets } from '../ops/redact.ts';
 
 export interface BotConfig {
   token: string;
@@ -25,57 +28,89 @@ export interface BotConfig {
   tokenMarginMs: number;
   /** Stable name of this bot instance in the result stream's consumer group (a restart resumes its entries). */
   instance: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
   jobs: JobsConfig;
 }
 
-export const DISCORD_API_URL = 'https://discord.com/api';
 /** Discord's interaction token lifetime. */
 export const INTERACTION_TOKEN_TTL_MS = 15 * 60_000;
 
-const int = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, { error: `must be a whole number between ${min} and ${max}` })
-    .transform(Number)
-    .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+const BOT = ['start', 'bot'] as const;
 
-const ENV = {
-  DISCORD_TOKEN: z
-    .string()
-    .trim()
-    .min(20, { error: 'does not look like a bot token (copy it from the Developer Portal, Bot tab)' })
-    .regex(/^[A-Za-z0-9._-]+$/, { error: 'must contain only letters, digits, ".", "_" and "-" (no "Bot " prefix, no quotes)' }),
-  DISCORD_API_URL: z
-    .string()
-    .trim()
-    .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { error: 'must be an http(s) URL such as https://discord.com/api' })
-    .transform((url) => url.replace(/\/+$/, '').replace(/\/v\d+$/, '')),
-  DISCORD_APPLICATION_ID: z.string().trim().regex(/^\d{5,25}$/, { error: 'must be the numeric application id' }),
-  LATENTWALK_BOARD_TTL_S: int(10, 7 * 24 * 3600),
-  LATENTWALK_PROGRESS_INTERVAL_MS: int(50, 600_000),
-  LATENTWALK_BOARD_SWEEP_MS: int(50, 600_000),
-  LATENTWALK_TOKEN_MARGIN_S: int(0, 600),
-  LATENTWALK_BOT_INSTANCE: z.string().trim().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ . or -' }),
-  LATENTWALK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-    error: 'must be one of fatal, error, warn, info, debug, trace, silent',
-  }),
+/** Environment variable → parser, allowed values, readers and meaning. Defaults: config/defaults.json. */
+export const BOT_SETTINGS = {
+  DISCORD_TOKEN: setting(
+    z
+      .string()
+      .trim()
+      .min(20, { error: 'does not look like a bot token (copy it from the Developer Portal, Bot tab)' })
+      .regex(/^[A-Za-z0-9._-]+$/, { error: 'must contain only letters, digits, ".", "_" and "-" (no "Bot " prefix, no quotes)' }),
+    'the bot token (Developer Portal → Applications → your app → Bot → Reset Token)',
+    ['start', 'bot', 'cli'],
+    'The bot\'s token. Required by `start`, `bot` and `register-commands`; never logged.',
+    { secret: true },
+  ),
+  DISCORD_API_URL: setting(
+    z
+      .string()
+      .trim()
+      .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { error: 'must be an http(s) URL such as https://discord.com/api' })
+      .transform((url) => url.replace(/\/+$/, '').replace(/\/v\d+$/, '')),
+    'http(s) URL',
+    ['start', 'bot', 'cli'],
+    'Discord\'s REST base (the gateway URL is asked from it). Point it at a LocalDiscord server for tests and the playground.',
+  ),
+  DISCORD_APPLICATION_ID: setting(
+    z.string().trim().regex(/^\d{5,25}$/, { error: 'must be the numeric application id' }),
+    'numeric id',
+    ['start', 'bot', 'cli'],
+    'The application id; unset: asked from Discord at login.',
+  ),
+  LATENTWALK_BOARD_TTL_S: intSetting(10, 7 * 24 * 3600, BOT, 'How long a /grid or open /morph board stays open, in seconds.'),
+  LATENTWALK_PROGRESS_INTERVAL_MS: intSetting(50, 600_000, BOT, 'Least time between two progress edits of one job\'s message.'),
+  LATENTWALK_BOARD_SWEEP_MS: intSetting(50, 600_000, BOT, 'How often expired boards are looked for.'),
+  LATENTWALK_TOKEN_MARGIN_S: intSetting(0, 600, BOT, 'Stop using an interaction token this long before its 15 minutes run out.'),
+  LATENTWALK_REGISTER_COMMANDS: setting(
+    z.string().trim().regex(/^(global|off|\d{5,25})$/, { error: 'must be global, off, or a numeric guild id' }),
+    'global, off, or a guild id',
+    BOT,
+    'Where `latentwalk bot` registers the slash commands as it starts: global (every server; Discord may take a while to show changes), a guild id (that server only, at once) or off (use `latentwalk register-commands`).',
+  ),
+  LATENTWALK_BOT_INSTANCE: setting(
+    z.string().trim().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ . or -' }),
+    '1-64 of A-Z a-z 0-9 _ . -',
+    BOT,
+    'Stable name of this bot in the result stream\'s consumer group (a restart resumes its entries). One per bot process.',
+  ),
 } as const;
 
-type BotEnvKey = keyof typeof ENV;
+/**
+ * What to do without a token: exactly what to set and where to get it. `where` names where the process reads
+ * it from (`npm start` also reads a .env file).
+ */
+export function missingTokenHelp(where: string): string {
+  return (
+    'DISCORD_TOKEN is not set. Get your bot token from the Discord Developer Portal ' +
+    '(https://discord.com/developers/applications → your application → Bot → Reset Token, then Copy) and put ' +
+    `DISCORD_TOKEN=<the token> in ${where}. No Discord application yet? See "Setting up the Discord application" ` +
+    'in the README. To see the product without Discord: npm run demo'
+  );
+}
 
-function read<K extends BotEnvKey>(env: NodeJS.ProcessEnv, key: K): z.output<(typeof ENV)[K]> | undefined {
-  const raw = env[key];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const parsed = ENV[key].safeParse(raw);
-  if (!parsed.success) {
-    const why = parsed.error.issues[0]?.message ?? 'is invalid';
-    // The token's value is never echoed back.
-    const shown = key === 'DISCORD_TOKEN' ? '' : ` (got ${JSON.stringify(raw)})`;
-    throw new ConfigError(key, `${key} ${why}${shown}`);
-  }
-  return parsed.data as z.output<(typeof ENV)[K]>;
+/** Discord's own REST base (the default of DISCORD_API_URL). */
+export const DISCORD_API_URL: string = settingDefault(BOT_SETTINGS, 'DISCORD_API_URL')!;
+
+type BotEnvKey = keyof typeof BOT_SETTINGS;
+
+const read = <K extends BotEnvKey>(env: NodeJS.ProcessEnv, key: K) => readSetting(BOT_SETTINGS, env, key);
+const orDefault = <K extends BotEnvKey>(env: NodeJS.ProcessEnv, key: K) => settingOrDefault(BOT_SETTINGS, env, key);
+
+/** Where the bot registers its slash commands at start: everywhere, one guild, or not at all. */
+export type RegisterScope = { scope: 'global' } | { scope: 'off' } | { scope: 'guild'; guildId: string };
+
+export function loadRegisterScope(env: NodeJS.ProcessEnv = process.env): RegisterScope {
+  const value = orDefault(env, 'LATENTWALK_REGISTER_COMMANDS') ?? 'global';
+  return value === 'global' || value === 'off' ? { scope: value } : { scope: 'guild', guildId: value };
 }
 
 export type BotConfigOverrides = Partial<Omit<BotConfig, 'jobs'>> & { jobs?: JobsConfig };
@@ -89,12 +124,10 @@ export interface DiscordSettings {
 /** Just what talking to Discord's REST API needs (register-commands): the token, the API base, the app id. */
 export function loadDiscordSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<DiscordSettings> = {}): DiscordSettings {
   const token = overrides.token ?? read(env, 'DISCORD_TOKEN');
-  if (!token) {
-    throw new ConfigError('DISCORD_TOKEN', 'DISCORD_TOKEN is not set: export your bot token from the Developer Portal (Bot tab) as DISCORD_TOKEN');
-  }
+  if (!token) throw new ConfigError('DISCORD_TOKEN', missingTokenHelp('the environment'));
   return {
     token,
-    apiUrl: overrides.apiUrl ?? read(env, 'DISCORD_API_URL') ?? DISCORD_API_URL,
+    apiUrl: overrides.apiUrl ?? orDefault(env, 'DISCORD_API_URL')!,
     applicationId: overrides.applicationId ?? read(env, 'DISCORD_APPLICATION_ID'),
   };
 }
@@ -109,18 +142,21 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
     ...(overrides.apiUrl !== undefined ? { apiUrl: overrides.apiUrl } : {}),
     ...(overrides.applicationId !== undefined ? { applicationId: overrides.applicationId } : {}),
   });
-  const seconds = (key: BotEnvKey) => {
-    const value = read(env, key) as number | undefined;
-    return value === undefined ? undefined : value * 1000;
-  };
+  // Every variable is read (and so validated) even when an override replaces it.
+  const boardTtlS = orDefault(env, 'LATENTWALK_BOARD_TTL_S')!;
+  const progressIntervalMs = orDefault(env, 'LATENTWALK_PROGRESS_INTERVAL_MS')!;
+  const boardSweepMs = orDefault(env, 'LATENTWALK_BOARD_SWEEP_MS')!;
+  const tokenMarginS = orDefault(env, 'LATENTWALK_TOKEN_MARGIN_S')!;
+  const instance = orDefault(env, 'LATENTWALK_BOT_INSTANCE')!;
+  const logLevel = settingOrDefault(OPS_SETTINGS, env, 'LATENTWALK_LOG_LEVEL')!;
   return {
     ...discord,
-    boardTtlMs: overrides.boardTtlMs ?? seconds('LATENTWALK_BOARD_TTL_S') ?? 30 * 60_000,
-    progressIntervalMs: overrides.progressIntervalMs ?? read(env, 'LATENTWALK_PROGRESS_INTERVAL_MS') ?? 3000,
-    boardSweepMs: overrides.boardSweepMs ?? read(env, 'LATENTWALK_BOARD_SWEEP_MS') ?? 10_000,
-    tokenMarginMs: overrides.tokenMarginMs ?? seconds('LATENTWALK_TOKEN_MARGIN_S') ?? 60_000,
-    instance: overrides.instance ?? read(env, 'LATENTWALK_BOT_INSTANCE') ?? 'bot-1',
-    logLevel: overrides.logLevel ?? read(env, 'LATENTWALK_LOG_LEVEL') ?? 'info',
+    boardTtlMs: overrides.boardTtlMs ?? boardTtlS * 1000,
+    progressIntervalMs: overrides.progressIntervalMs ?? progressIntervalMs,
+    boardSweepMs: overrides.boardSweepMs ?? boardSweepMs,
+    tokenMarginMs: overrides.tokenMarginMs ?? tokenMarginS * 1000,
+    instance: overrides.instance ?? instance,
+    logLevel: overrides.logLevel ?? logLevel,
     jobs: overrides.jobs ?? loadJobsConfig(env),
   };
 }
@@ -136,17 +172,4 @@ export function describeBotConfig(config: BotConfig): Record<string, unknown> {
     redis: config.jobs.redisUrl.replace(/\/\/[^@/]*@/, '//***@'),
     queue: config.jobs.queueName,
   };
-}
-
-/**
- * Removes secrets from text about to be logged: the bot token wherever it appears, and interaction tokens
- * inside webhook URLs (`/webhooks/<app>/<token>`, `/interactions/<id>/<token>`).
- */
-export function redactSecrets(text: string, token?: string): string {
-  let out = text;
-  if (token && token.length > 0) out = out.split(token).join('[token]');
-  return out
-    .replace(/(\/webhooks\/\d+\/)[^/?\s"']+/g, '$1[token]')
-    .replace(/(\/interactions\/\d+\/)[^/?\s"']+/g, '$1[token]')
-    .replace(/(Bot\s+)[A-Za-z0-9._-]{20,}/g, '$1[token]');
 }

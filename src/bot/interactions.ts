@@ -38,6 +38,7 @@ export class InteractionRouter {
     } catch (error) {
       this.bot.log.error('interaction failed', {
         type: interaction.type,
+        guildId: interaction.guildId,
         command: interaction.isChatInputCommand() ? interaction.commandName : undefined,
         error: describeError(error),
       });

@@ -8,6 +8,7 @@ import type { BoardStore } from './boards/BoardStore.ts';
 import type { BotConfig } from './config.ts';
 import type { CustomIds } from './customIds.ts';
 import type { GuildSettingsStore } from './GuildSettings.ts';
+import type { BotMetricsSink } from '../ops/metrics.ts';
 import type { Logger } from './log.ts';
 import type { PendingReplies } from './PendingReplies.ts';
 import type { JobMessages } from './replies/JobMessages.ts';
@@ -33,6 +34,8 @@ export interface BotServices {
   log: Logger;
   /** The bot's clock (token expiry, board expiry); injectable for tests. */
   now: () => number;
+  /** Counters for /metrics (absent when metrics are off). */
+  metrics?: BotMetricsSink | undefined;
 }
 
 /** One slash command: its registration data and its handler. Commands validate and queue; they never render. */

@@ -1,12 +1,20 @@
 /**
  * `latentwalk bot`: runs the Discord bot until SIGINT / SIGTERM. Configuration comes from the environment
  * only (DISCORD_TOKEN, DISCORD_API_URL, REDIS_URL, LATENTWALK_*), validated once at start; a bad value stops
- * it with one line that names the variable. The bot process never loads the render engine.
+ * it with one line that names the variable. The bot process never loads the render engine. Logs are JSON
+ * lines on stderr (pino), never with a token; with LATENTWALK_METRICS_PORT set it serves /metrics and
+ * /healthz (healthy once Redis and the Discord gateway are connected).
  */
 import { parseArgs } from 'node:util';
+import { notifyReady, watchSupervisor } from '../app/ipc.ts';
 import { BotApp } from '../bot/BotApp.ts';
-import { loadBotConfig } from '../bot/config.ts';
+import { loadBotConfig, loadRegisterScope, type BotConfig, type RegisterScope } from '../bot/config.ts';
+import { createLogger, describeError, type Logger } from '../bot/log.ts';
+import { loadOpsConfig } from '../ops/config.ts';
+import { BotMetrics, bullQueueCounts } from '../ops/metrics.ts';
+import { botHealth, startOpsServer, type OpsServer } from '../ops/server.ts';
 import { CliUsageError } from './CliError.ts';
+import { registerCommands } from './register-commands.ts';
 
 export const BOT_USAGE = `usage: latentwalk bot
 environment:
@@ -17,7 +25,9 @@ environment:
   LATENTWALK_BOARD_TTL_S          how long a /grid or /morph board stays open (default 1800)
   LATENTWALK_PROGRESS_INTERVAL_MS least time between progress edits of one job (default 3000)
   LATENTWALK_BOT_INSTANCE         stable name of this bot in the result stream (default bot-1)
-  LATENTWALK_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)`;
+  LATENTWALK_REGISTER_COMMANDS    global|off|<guild id>: register the slash commands at start (default global)
+  LATENTWALK_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
+  LATENTWALK_METRICS_PORT         serve /metrics and /healthz on this port (default: off)`;
 
 export async function runBotCommand(argv: string[]): Promise<number> {
   let values;
@@ -31,12 +41,64 @@ export async function runBotCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadBotConfig();
-  const app = await BotApp.start(config);
+  const ops = loadOpsConfig();
+  const register = loadRegisterScope();
+  const log = createLogger({ level: config.logLevel, token: config.token });
+  let stopRequested: () => void = () => process.exit(1);
+  watchSupervisor(() => stopRequested());
+
+  let app: BotApp | undefined;
+  const metrics = ops.metricsPort !== undefined ? new BotMetrics() : undefined;
+  let opsServer: OpsServer | undefined;
+  if (ops.metricsPort !== undefined) {
+    opsServer = await startOpsServer({
+      port: ops.metricsPort,
+      host: ops.metricsHost,
+      metrics,
+      info: { service: 'bot', instance: config.instance },
+      health: () => botHealth(app?.health()),
+    });
+    log.info(`metrics and health on ${opsServer.url}/metrics and ${opsServer.url}/healthz`, { opsUrl: opsServer.url });
+  }
+  try {
+    await registerAtStart(config, register, log);
+    app = await BotApp.start(config, { log, ...(metrics ? { metrics } : {}) });
+  } catch (error) {
+    await opsServer?.close();
+    throw error;
+  }
+  if (app.queue) metrics?.setQueueCounts(bullQueueCounts(app.queue));
+  notifyReady({ service: 'bot', id: config.instance, ...(opsServer ? { opsUrl: opsServer.url } : {}) });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
+    stopRequested = stop;
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   await app.stop();
+  await opsServer?.close();
+  // discord.js can keep a reconnect timer alive after destroy() when the gateway was down at that moment;
+  // everything is closed by now, so that must not keep the process.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
   return 0;
+}
+
+/** Registers the slash commands (a replace of the whole set, so it is safe on every start). */
+async function registerAtStart(config: BotConfig, scope: RegisterScope, log: Logger): Promise<void> {
+  if (scope.scope === 'off') return;
+  const guildId = scope.scope === 'guild' ? scope.guildId : undefined;
+  try {
+    const result = await registerCommands({ token: config.token, apiUrl: config.apiUrl, applicationId: config.applicationId }, guildId);
+    log.info(`registered ${result.names.length} slash commands ${guildId ? `in guild ${guildId}` : 'globally (Discord may take a while to show changes)'}`, {
+      applicationId: result.applicationId,
+      guildId,
+    });
+  } catch (error) {
+    const status = (error as { status?: unknown }).status;
+    throw new Error(
+      status === 401
+        ? 'Discord refused DISCORD_TOKEN (401 Unauthorized): reset the token in the Developer Portal (Applications → your app → Bot → Reset Token) and set the new one'
+        : `could not register the slash commands at ${config.apiUrl}: ${describeError(error)} (LATENTWALK_REGISTER_COMMANDS=off skips this)`,
+    );
+  }
 }

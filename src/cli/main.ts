@@ -13,7 +13,10 @@ commands:
   jobs <submit|list|show|cancel|retry> ...     submit and inspect jobs in the queue
   jobs local-redis                             start a redis-server with AOF and noeviction for local use
   bot                                          run the Discord bot (needs DISCORD_TOKEN)
-  register-commands [--guild ID]               register the slash commands globally or in one guild`;
+  register-commands [--guild ID]               register the slash commands globally or in one guild
+  start [--no-bot] [--no-worker]               the whole stack on this machine: Redis, a worker and the bot (npm start)
+  config [--markdown]                          the effective settings and where each came from
+  playground [--host H] [--port N]             the real bot, worker and Redis with a local web page that plays Discord`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -25,6 +28,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   jobs: async () => (await import('./jobs.ts')).runJobsCommand,
   bot: async () => (await import('./bot.ts')).runBotCommand,
   'register-commands': async () => (await import('./register-commands.ts')).runRegisterCommandsCommand,
+  start: async () => (await import('./start.ts')).runStartCommand,
+  config: async () => (await import('./start.ts')).runConfigCommand,
+  playground: async () => (await import('./playground.ts')).runPlaygroundCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,14 +1,22 @@
 /**
  * `latentwalk worker`: loads the model pack once, then renders jobs from Redis until SIGTERM / SIGINT.
  * Settings come from the environment (REDIS_URL, LATENTWALK_*; see src/jobs/config.ts); flags override them.
+ * Logs are JSON lines on stdout (pino) carrying the worker id and, per job, the job and guild ids. With
+ * LATENTWALK_METRICS_PORT set it serves /metrics and /healthz (healthy once the model is loaded and Redis is
+ * connected).
  */
 import { parseArgs } from 'node:util';
+import { notifyReady, watchSupervisor } from '../app/ipc.ts';
 import { ConfigError, loadJobsConfig, type JobsConfigOverrides } from '../jobs/config.ts';
 import { RedisUnusableError } from '../jobs/errors.ts';
 import { redactUrl } from '../jobs/redis.ts';
+import { loadOpsConfig } from '../ops/config.ts';
+import { createLogger, describeError } from '../ops/log.ts';
+import { bullQueueCounts, WorkerMetrics } from '../ops/metrics.ts';
+import { startOpsServer, workerHealth, type OpsServer } from '../ops/server.ts';
 import { loadEngineBackend, type RenderBackend } from '../worker/backend.ts';
 import { createNoopBackend } from '../worker/noop-backend.ts';
-import { RenderWorker } from '../worker/render-worker.ts';
+import { defaultWorkerName, RenderWorker } from '../worker/render-worker.ts';
 import { CliUsageError, parseNumberOption } from './CliError.ts';
 
 export const WORKER_USAGE = `usage: latentwalk worker [options]
@@ -18,7 +26,7 @@ export const WORKER_USAGE = `usage: latentwalk worker [options]
   --name NAME            worker name in logs and job records (default host-pid)
   --renderer noop        render nothing (queue smoke tests and benchmarks); --noop-batch-ms N per batch
 Redis: REDIS_URL (default redis://127.0.0.1:6379). On SIGTERM, running jobs get LATENTWALK_SHUTDOWN_GRACE_MS
-to finish, then are handed back to the queue.`;
+to finish, then are handed back to the queue. LATENTWALK_METRICS_PORT: serve /metrics and /healthz.`;
 
 const PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
 
@@ -70,46 +78,85 @@ async function runWorker(argv: string[]): Promise<number> {
   if (v.model !== undefined) worker.modelDir = v.model;
   if (v.provider !== undefined) worker.provider = v.provider as (typeof PROVIDERS)[number];
   const config = loadJobsConfig(process.env, { worker });
-  const log = (line: string) => console.log(`[worker] ${line}`);
+  const ops = loadOpsConfig(process.env);
+  const workerId = v.name ?? defaultWorkerName();
+  const logger = createLogger({ service: 'worker', level: ops.logLevel, destination: 1, base: { workerId } });
+  const log = (line: string) => logger.info(line);
+  // Started by `latentwalk start`: a supervisor that goes away is a SIGTERM (before the worker is ready: exit).
+  let onSupervisorGone: () => void = () => process.exit(1);
+  watchSupervisor(() => onSupervisorGone());
+
+  // The endpoint comes up first, answering 503 until the model is loaded and the queue connected.
+  let renderWorker: RenderWorker | undefined;
+  let modelLoaded = false;
+  const metrics = ops.metricsPort !== undefined ? new WorkerMetrics() : undefined;
+  let opsServer: OpsServer | undefined;
+  if (ops.metricsPort !== undefined) {
+    opsServer = await startOpsServer({
+      port: ops.metricsPort,
+      host: ops.metricsHost,
+      metrics,
+      info: { service: 'worker', workerId },
+      health: () => workerHealth(modelLoaded, renderWorker?.health()),
+    });
+    logger.info(`metrics and health on ${opsServer.url}/metrics and ${opsServer.url}/healthz`, { opsUrl: opsServer.url });
+  }
 
   let backend: RenderBackend;
-  if (renderer === 'noop') {
-    const batchMs = parseNumberOption('noop-batch-ms', v['noop-batch-ms'], { integer: true }) ?? 0;
-    backend = createNoopBackend({ batchMs });
-  } else {
-    const loadStarted = Date.now();
-    backend = await loadEngineBackend({
-      ...(config.worker.modelDir ? { modelDir: config.worker.modelDir } : {}),
-      ...(config.worker.provider ? { provider: config.worker.provider } : {}),
-      log,
-    });
-    log(`model ${backend.name} loaded in ${Date.now() - loadStarted} ms`);
-  }
-
-  let renderWorker: RenderWorker;
   try {
-    renderWorker = await RenderWorker.start({ config, backend, log, ...(v.name ? { name: v.name } : {}) });
+    if (renderer === 'noop') {
+      const batchMs = parseNumberOption('noop-batch-ms', v['noop-batch-ms'], { integer: true }) ?? 0;
+      backend = createNoopBackend({ batchMs });
+    } else {
+      const loadStarted = Date.now();
+      backend = await loadEngineBackend({
+        ...(config.worker.modelDir ? { modelDir: config.worker.modelDir } : {}),
+        ...(config.worker.provider ? { provider: config.worker.provider } : {}),
+        log,
+      });
+      log(`model ${backend.name} loaded in ${Date.now() - loadStarted} ms`);
+    }
+    modelLoaded = true;
+    try {
+      renderWorker = await RenderWorker.start({ config, backend, logger, name: workerId });
+    } catch (error) {
+      await backend.dispose();
+      throw error;
+    }
   } catch (error) {
-    await backend.dispose();
+    await opsServer?.close();
     throw error;
   }
-  renderWorker.on('started', (jobId, info) =>
-    log(`job ${jobId} started (attempt ${info.attempt}${info.resumedFrames ? `, resuming with ${info.resumedFrames} frames` : ''})`),
+  const running = renderWorker;
+  metrics?.attach(running);
+  metrics?.setQueueCounts(bullQueueCounts(running.producer.queue));
+  running.on('started', (jobId, info) =>
+    logger.info(`job ${jobId} started (attempt ${info.attempt}${info.resumedFrames ? `, resuming with ${info.resumedFrames} frames` : ''})`, {
+      jobId,
+      guildId: info.guildId,
+      kind: info.kind,
+      attempt: info.attempt,
+    }),
   );
-  renderWorker.on('finished', (jobId, outcome) =>
-    log(`job ${jobId} ${outcome.status}${outcome.status === 'done' ? ` (${outcome.artifact.bytes} bytes)` : `: ${outcome.reason}`}`),
+  running.on('finished', (jobId, outcome, meta) => {
+    const fields = { jobId, guildId: meta.guildId, kind: meta.kind, status: outcome.status };
+    if (outcome.status === 'done') {
+      logger.info(`job ${jobId} done (${outcome.artifact.bytes} bytes)`, { ...fields, bytes: outcome.artifact.bytes, renderMs: outcome.renderMs, frames: outcome.report.frames });
+    } else logger.info(`job ${jobId} ${outcome.status}: ${outcome.reason}`, fields);
+  });
+  logger.info(
+    `ready: ${running.id}, ${backend.name}, concurrency ${config.worker.concurrency}, ` +
+      `redis ${redactUrl(config.redisUrl)} (${running.server.version}), queue ${config.prefix}:${config.queueName}`,
+    { event: 'ready', model: backend.name, concurrency: config.worker.concurrency },
   );
-  log(
-    `ready: ${renderWorker.id}, ${backend.name}, concurrency ${config.worker.concurrency}, ` +
-      `redis ${redactUrl(config.redisUrl)} (${renderWorker.server.version}), queue ${config.prefix}:${config.queueName}`,
-  );
+  notifyReady({ service: 'worker', id: running.id, ...(opsServer ? { opsUrl: opsServer.url } : {}) });
 
   await new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
       if (signals === 1) {
-        const busy = renderWorker.activeJobIds;
+        const busy = running.activeJobIds;
         log(
           `${signal}: taking no more jobs` +
             (busy.length ? `; ${busy.join(', ')} may finish within ${config.worker.shutdownGraceMs} ms, then go back to the queue` : ''),
@@ -120,19 +167,21 @@ async function runWorker(argv: string[]): Promise<number> {
           log('shutdown deadline passed; exiting, the queue will reassign what was running');
           process.exit(0);
         }, config.worker.shutdownGraceMs + 60_000).unref();
-        void renderWorker.stop().then(resolve, (error: Error) => {
-          log(`error while stopping: ${error.message}`);
+        void running.stop().then(resolve, (error: Error) => {
+          logger.warn(`error while stopping: ${describeError(error)}`);
           resolve();
         });
       } else {
         log(`${signal} again: handing running jobs back now`);
-        renderWorker.handBackAll();
+        running.handBackAll();
       }
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    onSupervisorGone = () => onSignal('SIGTERM');
   });
   await backend.dispose();
+  await opsServer?.close();
   log('stopped');
   return 0;
 }

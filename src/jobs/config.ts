@@ -1,11 +1,17 @@
 /**
  * Queue, worker and limit settings, read once from the environment and validated with zod.
  *
- * Every setting has a default that works on one machine with a local Redis; a bad value fails at start with
- * a message that names the variable (`LATENTWALK_MAX_FRAMES must be ...`), never later in the middle of a job.
+ * Every setting has a default in `config/defaults.json` (the one file with defaults, shared by every process)
+ * that works on one machine with a local Redis; a bad value fails at start with a message that names the
+ * variable and what it accepts (`LATENTWALK_MAX_FRAMES must be ...`), never later in the middle of a job.
  * Tests and the bench build a config with `jobsConfig({...overrides})` instead of touching `process.env`.
+ *
+ * This module also holds the small settings toolkit the bot, ops and start-up settings use (`setting`,
+ * `readSetting`, `settingOrDefault`): each variable is declared once with its parser, its allowed values,
+ * who reads it and what it means, and the README's configuration table is generated from those declarations.
  */
 import { z } from 'zod';
+import DEFAULTS_FILE from '../../config/defaults.json' with { type: 'json' };
 
 export interface JobLimits {
   /** Frames of a morph / walk / loop. */
@@ -72,83 +78,6 @@ export interface JobsConfig {
   resultsMaxLen: number;
 }
 
-const MiB = 1024 * 1024;
-
-export const DEFAULT_JOBS_CONFIG: JobsConfig = {
-  redisUrl: 'redis://127.0.0.1:6379',
-  prefix: 'latentwalk',
-  queueName: 'render',
-  limits: { maxFrames: 60, maxSteps: 50, maxSide: 1024, maxGridSize: 6, maxPromptChars: 500, maxArtifactBytes: 100 * MiB },
-  caps: { perGuild: 25, perUser: 3, total: 500 },
-  worker: {
-    concurrency: 1,
-    lockMs: 30_000,
-    stalledIntervalMs: 30_000,
-    maxStalled: 2,
-    attempts: 3,
-    retryDelayMs: 5_000,
-    shutdownGraceMs: 30_000,
-    modelDir: undefined,
-    provider: undefined,
-  },
-  artifactTtlMs: 6 * 3600_000,
-  artifactStoreBytes: 1024 * MiB,
-  checkpointTtlMs: 24 * 3600_000,
-  finishedTtlMs: 7 * 24 * 3600_000,
-  resultsMaxLen: 100_000,
-};
-
-/** Environment variable → where it lands in the config, and how it is parsed. */
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, {
-      error: max === Number.MAX_SAFE_INTEGER ? `must be a whole number, at least ${min}` : `must be a whole number between ${min} and ${max}`,
-    })
-    .transform(Number)
-    .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
-
-const ENV = {
-  REDIS_URL: z
-    .string()
-    .trim()
-    .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }),
-  LATENTWALK_REDIS_PREFIX: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'must be 1-40 letters, digits, _ or -' }),
-  LATENTWALK_QUEUE_NAME: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'must be 1-40 letters, digits, _ or -' }),
-  LATENTWALK_MAX_FRAMES: int(2, 1000),
-  LATENTWALK_MAX_STEPS: int(1, 200),
-  LATENTWALK_MAX_SIDE: int(16, 4096),
-  LATENTWALK_MAX_GRID_SIZE: int(2, 16),
-  LATENTWALK_MAX_PROMPT_CHARS: int(1, 10_000),
-  LATENTWALK_MAX_ARTIFACT_BYTES: int(1024),
-  LATENTWALK_MAX_QUEUED_PER_GUILD: int(1, 100_000),
-  LATENTWALK_MAX_QUEUED_PER_USER: int(1, 100_000),
-  LATENTWALK_MAX_QUEUED_TOTAL: int(1, 1_000_000),
-  LATENTWALK_WORKER_CONCURRENCY: int(1, 64),
-  LATENTWALK_LOCK_MS: int(1000),
-  LATENTWALK_STALLED_INTERVAL_MS: int(500),
-  LATENTWALK_MAX_STALLED: int(1, 100),
-  LATENTWALK_JOB_ATTEMPTS: int(1, 100),
-  LATENTWALK_RETRY_DELAY_MS: int(0),
-  LATENTWALK_SHUTDOWN_GRACE_MS: int(0),
-  LATENTWALK_MODEL_DIR: z.string().trim().min(1, { error: 'must not be empty' }),
-  LATENTWALK_PROVIDER: z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),
-  LATENTWALK_ARTIFACT_TTL_S: int(10),
-  LATENTWALK_ARTIFACT_STORE_BYTES: int(1024),
-  LATENTWALK_CHECKPOINT_TTL_S: int(60),
-  LATENTWALK_FINISHED_TTL_S: int(60),
-  LATENTWALK_RESULTS_MAXLEN: int(100),
-} as const;
-
-export type JobsEnvKey = keyof typeof ENV;
-
 export class ConfigError extends Error {
   readonly key: string;
   constructor(key: string, message: string) {
@@ -158,15 +87,199 @@ export class ConfigError extends Error {
   }
 }
 
-function read<K extends JobsEnvKey>(env: NodeJS.ProcessEnv, key: K): z.output<(typeof ENV)[K]> | undefined {
+// ---- the settings toolkit ------------------------------------------------------------------------------------
+
+/** Which commands read a setting (the README table's "used by" column; compose passes each service its own). */
+export type SettingUser = 'start' | 'bot' | 'worker' | 'cli';
+
+export interface EnvSetting<S extends z.ZodType = z.ZodType> {
+  /** Parses the raw (trimmed, non-empty) environment string. */
+  schema: S;
+  /** What it accepts, in words (error messages and the README table). */
+  allowed: string;
+  usedBy: readonly SettingUser[];
+  meaning: string;
+  /** Never echoed back in an error message or a log line. */
+  secret?: boolean;
+}
+
+export type SettingsMap = Record<string, EnvSetting>;
+export type SettingValue<M extends SettingsMap, K extends keyof M> = z.output<M[K]['schema']>;
+
+export function setting<S extends z.ZodType>(
+  schema: S,
+  allowed: string,
+  usedBy: readonly SettingUser[],
+  meaning: string,
+  options: { secret?: boolean } = {},
+): EnvSetting<S> {
+  return { schema, allowed, usedBy, meaning, ...(options.secret ? { secret: true } : {}) };
+}
+
+/** A whole number from the environment, with the range in its error message and its `allowed` text. */
+export function intSchema(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, {
+      error: max === Number.MAX_SAFE_INTEGER ? `must be a whole number, at least ${min}` : `must be a whole number between ${min} and ${max}`,
+    })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
+}
+
+export function intSetting(min: number, max: number | undefined, usedBy: readonly SettingUser[], meaning: string) {
+  const allowed = max === undefined ? `whole number ≥ ${min}` : `whole number ${min}–${max}`;
+  return setting(intSchema(min, max), allowed, usedBy, meaning);
+}
+
+/** `config/defaults.json` without its comment keys: variable name → default (null: unset). */
+export const CONFIG_DEFAULTS: Readonly<Record<string, string | number | null>> = Object.fromEntries(
+  Object.entries(DEFAULTS_FILE as Record<string, string | number | null>).filter(([key]) => !key.startsWith('$')),
+);
+
+/** The default as the environment would spell it, or undefined when the setting is unset by default. */
+export function defaultText(key: string): string | undefined {
+  const value = CONFIG_DEFAULTS[key];
+  return value === null || value === undefined ? undefined : String(value);
+}
+
+function parseSetting<M extends SettingsMap, K extends keyof M & string>(settings: M, key: K, raw: string): SettingValue<M, K> {
+  const spec = settings[key]!;
+  const parsed = spec.schema.safeParse(raw);
+  if (!parsed.success) {
+    const why = parsed.error.issues[0]?.message ?? `must be ${spec.allowed}`;
+    // A secret's value is never echoed back.
+    const shown = spec.secret ? '' : ` (got ${JSON.stringify(raw)})`;
+    throw new ConfigError(key, `${key} ${why}${shown}`);
+  }
+  return parsed.data as SettingValue<M, K>;
+}
+
+/** The variable's value from `env`, parsed; undefined when unset or blank. Throws ConfigError naming it. */
+export function readSetting<M extends SettingsMap, K extends keyof M & string>(settings: M, env: NodeJS.ProcessEnv, key: K): SettingValue<M, K> | undefined {
   const raw = env[key];
   if (raw === undefined || raw.trim() === '') return undefined;
-  const parsed = ENV[key].safeParse(raw);
-  if (!parsed.success) {
-    const why = parsed.error.issues[0]?.message ?? 'is invalid';
-    throw new ConfigError(key, `${key} ${why} (got ${JSON.stringify(raw)})`);
+  return parseSetting(settings, key, raw);
+}
+
+/** The variable's default from config/defaults.json, parsed by the same schema (a bad default fails loudly). */
+export function settingDefault<M extends SettingsMap, K extends keyof M & string>(settings: M, key: K): SettingValue<M, K> | undefined {
+  const raw = defaultText(key);
+  if (raw === undefined) return undefined;
+  try {
+    return parseSetting(settings, key, raw);
+  } catch (error) {
+    throw new Error(`config/defaults.json: ${(error as Error).message}`);
   }
-  return parsed.data as z.output<(typeof ENV)[K]>;
+}
+
+/** The environment's value, else the default. */
+export function settingOrDefault<M extends SettingsMap, K extends keyof M & string>(settings: M, env: NodeJS.ProcessEnv, key: K): SettingValue<M, K> | undefined {
+  return readSetting(settings, env, key) ?? settingDefault(settings, key);
+}
+
+// ---- the job layer's settings --------------------------------------------------------------------------------
+
+const NAME = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'must be 1-40 letters, digits, _ or -' });
+const ALL: readonly SettingUser[] = ['start', 'bot', 'worker', 'cli'];
+const SUBMIT: readonly SettingUser[] = ['start', 'bot', 'cli'];
+const WORKER: readonly SettingUser[] = ['start', 'worker'];
+
+/** Environment variable → parser, allowed values, readers and meaning. Defaults: config/defaults.json. */
+export const JOBS_SETTINGS = {
+  REDIS_URL: setting(
+    z.string().trim().regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }),
+    'redis:// or rediss:// URL',
+    ALL,
+    'The Redis every process shares (queue, boards, results). `start` runs a private redis-server in LATENTWALK_DATA_DIR/redis when it is unset.',
+  ),
+  LATENTWALK_REDIS_PREFIX: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'Prefix of every Redis key this project writes (BullMQ\'s and ours).'),
+  LATENTWALK_QUEUE_NAME: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'BullMQ queue name.'),
+  LATENTWALK_MAX_FRAMES: intSetting(2, 1000, SUBMIT, 'Most frames of a morph, walk or loop.'),
+  LATENTWALK_MAX_STEPS: intSetting(1, 200, SUBMIT, 'Most denoising steps.'),
+  LATENTWALK_MAX_SIDE: intSetting(16, 4096, SUBMIT, 'Largest width and height, each, in pixels.'),
+  LATENTWALK_MAX_GRID_SIZE: intSetting(2, 16, SUBMIT, 'Most cells per side of a /grid.'),
+  LATENTWALK_MAX_PROMPT_CHARS: intSetting(1, 10_000, SUBMIT, 'Most characters per prompt.'),
+  LATENTWALK_MAX_ARTIFACT_BYTES: intSetting(1024, undefined, SUBMIT, 'Largest byte budget a job may ask for.'),
+  LATENTWALK_MAX_QUEUED_PER_GUILD: intSetting(1, 100_000, SUBMIT, 'Jobs one server may have waiting or rendering at once.'),
+  LATENTWALK_MAX_QUEUED_PER_USER: intSetting(1, 100_000, SUBMIT, 'Jobs one member may have waiting or rendering at once.'),
+  LATENTWALK_MAX_QUEUED_TOTAL: intSetting(1, 1_000_000, SUBMIT, 'Jobs waiting or rendering across all servers.'),
+  LATENTWALK_WORKER_CONCURRENCY: intSetting(1, 64, WORKER, 'Jobs one worker process renders at once (one per GPU).'),
+  LATENTWALK_LOCK_MS: intSetting(1000, undefined, WORKER, 'Job lock lifetime; renewed every half of it while a render runs.'),
+  LATENTWALK_STALLED_INTERVAL_MS: intSetting(500, undefined, WORKER, 'How often a worker looks for jobs whose worker died.'),
+  LATENTWALK_MAX_STALLED: intSetting(1, 100, WORKER, 'Times a job may be orphaned by a dying worker before it fails.'),
+  LATENTWALK_JOB_ATTEMPTS: intSetting(1, 100, SUBMIT, 'Render attempts per job (first try included); stored on the job at submit.'),
+  LATENTWALK_RETRY_DELAY_MS: intSetting(0, undefined, SUBMIT, 'First retry delay; doubles on each further retry; stored on the job at submit.'),
+  LATENTWALK_SHUTDOWN_GRACE_MS: intSetting(0, undefined, WORKER, 'On SIGTERM: how long running jobs may finish before they go back to the queue.'),
+  LATENTWALK_MODEL_DIR: setting(
+    z.string().trim().min(1, { error: 'must not be empty' }),
+    'a model pack directory',
+    WORKER,
+    'The SD3 ONNX model pack the worker loads; unset: the bundled tiny model (models/tiny).',
+  ),
+  LATENTWALK_PROVIDER: setting(
+    z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),
+    'cpu, webgpu, cuda',
+    WORKER,
+    'onnxruntime execution provider; unset: the engine picks.',
+  ),
+  LATENTWALK_ARTIFACT_TTL_S: intSetting(10, undefined, WORKER, 'How long finished GIFs/PNGs stay in Redis for the bot to fetch.'),
+  LATENTWALK_ARTIFACT_STORE_BYTES: intSetting(1024, undefined, WORKER, 'Ceiling on artifact bytes held in Redis at once.'),
+  LATENTWALK_CHECKPOINT_TTL_S: intSetting(60, undefined, WORKER, 'Frame checkpoints of unfinished jobs expire after this long.'),
+  LATENTWALK_FINISHED_TTL_S: intSetting(60, undefined, ALL, 'How long finished jobs stay listed (`jobs show`, positions).'),
+  LATENTWALK_RESULTS_MAXLEN: intSetting(100, undefined, ALL, 'Approximate length the result stream is trimmed to.'),
+} as const;
+
+export type JobsEnvKey = keyof typeof JOBS_SETTINGS;
+
+/** Every setting at its default (config/defaults.json). */
+export const DEFAULT_JOBS_CONFIG: JobsConfig = configFrom((key) => settingDefault(JOBS_SETTINGS, key));
+
+/** Builds the config from one source of values (the environment over the defaults, or the defaults alone). */
+function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof JOBS_SETTINGS, K> | undefined): JobsConfig {
+  const need = <K extends JobsEnvKey>(key: K): NonNullable<SettingValue<typeof JOBS_SETTINGS, K>> => {
+    const v = value(key);
+    if (v === undefined || v === null) throw new Error(`config/defaults.json: ${key} needs a default`);
+    return v as NonNullable<SettingValue<typeof JOBS_SETTINGS, K>>;
+  };
+  return {
+    redisUrl: need('REDIS_URL'),
+    prefix: need('LATENTWALK_REDIS_PREFIX'),
+    queueName: need('LATENTWALK_QUEUE_NAME'),
+    limits: {
+      maxFrames: need('LATENTWALK_MAX_FRAMES'),
+      maxSteps: need('LATENTWALK_MAX_STEPS'),
+      maxSide: need('LATENTWALK_MAX_SIDE'),
+      maxGridSize: need('LATENTWALK_MAX_GRID_SIZE'),
+      maxPromptChars: need('LATENTWALK_MAX_PROMPT_CHARS'),
+      maxArtifactBytes: need('LATENTWALK_MAX_ARTIFACT_BYTES'),
+    },
+    caps: {
+      perGuild: need('LATENTWALK_MAX_QUEUED_PER_GUILD'),
+      perUser: need('LATENTWALK_MAX_QUEUED_PER_USER'),
+      total: need('LATENTWALK_MAX_QUEUED_TOTAL'),
+    },
+    worker: {
+      concurrency: need('LATENTWALK_WORKER_CONCURRENCY'),
+      lockMs: need('LATENTWALK_LOCK_MS'),
+      stalledIntervalMs: need('LATENTWALK_STALLED_INTERVAL_MS'),
+      maxStalled: need('LATENTWALK_MAX_STALLED'),
+      attempts: need('LATENTWALK_JOB_ATTEMPTS'),
+      retryDelayMs: need('LATENTWALK_RETRY_DELAY_MS'),
+      shutdownGraceMs: need('LATENTWALK_SHUTDOWN_GRACE_MS'),
+      modelDir: value('LATENTWALK_MODEL_DIR'),
+      provider: value('LATENTWALK_PROVIDER'),
+    },
+    artifactTtlMs: need('LATENTWALK_ARTIFACT_TTL_S') * 1000,
+    artifactStoreBytes: need('LATENTWALK_ARTIFACT_STORE_BYTES'),
+    checkpointTtlMs: need('LATENTWALK_CHECKPOINT_TTL_S') * 1000,
+    finishedTtlMs: need('LATENTWALK_FINISHED_TTL_S') * 1000,
+    resultsMaxLen: need('LATENTWALK_RESULTS_MAXLEN'),
+  };
 }
 
 export interface JobsConfigOverrides {
@@ -203,47 +316,9 @@ export function jobsConfig(overrides: JobsConfigOverrides = {}, base: JobsConfig
   };
 }
 
-/** Reads `REDIS_URL` and `LATENTWALK_*`; throws ConfigError naming the first bad variable. */
+/** Reads `REDIS_URL` and `LATENTWALK_*` over config/defaults.json; throws ConfigError naming the first bad variable. */
 export function loadJobsConfig(env: NodeJS.ProcessEnv = process.env, overrides: JobsConfigOverrides = {}): JobsConfig {
-  const seconds = (key: JobsEnvKey & `${string}_S`) => {
-    const value = read(env, key) as number | undefined;
-    return value === undefined ? undefined : value * 1000;
-  };
-  const fromEnv: JobsConfigOverrides = {
-    redisUrl: read(env, 'REDIS_URL'),
-    prefix: read(env, 'LATENTWALK_REDIS_PREFIX'),
-    queueName: read(env, 'LATENTWALK_QUEUE_NAME'),
-    limits: {
-      maxFrames: read(env, 'LATENTWALK_MAX_FRAMES'),
-      maxSteps: read(env, 'LATENTWALK_MAX_STEPS'),
-      maxSide: read(env, 'LATENTWALK_MAX_SIDE'),
-      maxGridSize: read(env, 'LATENTWALK_MAX_GRID_SIZE'),
-      maxPromptChars: read(env, 'LATENTWALK_MAX_PROMPT_CHARS'),
-      maxArtifactBytes: read(env, 'LATENTWALK_MAX_ARTIFACT_BYTES'),
-    },
-    caps: {
-      perGuild: read(env, 'LATENTWALK_MAX_QUEUED_PER_GUILD'),
-      perUser: read(env, 'LATENTWALK_MAX_QUEUED_PER_USER'),
-      total: read(env, 'LATENTWALK_MAX_QUEUED_TOTAL'),
-    },
-    worker: {
-      concurrency: read(env, 'LATENTWALK_WORKER_CONCURRENCY'),
-      lockMs: read(env, 'LATENTWALK_LOCK_MS'),
-      stalledIntervalMs: read(env, 'LATENTWALK_STALLED_INTERVAL_MS'),
-      maxStalled: read(env, 'LATENTWALK_MAX_STALLED'),
-      attempts: read(env, 'LATENTWALK_JOB_ATTEMPTS'),
-      retryDelayMs: read(env, 'LATENTWALK_RETRY_DELAY_MS'),
-      shutdownGraceMs: read(env, 'LATENTWALK_SHUTDOWN_GRACE_MS'),
-      modelDir: read(env, 'LATENTWALK_MODEL_DIR'),
-      provider: read(env, 'LATENTWALK_PROVIDER'),
-    },
-    artifactTtlMs: seconds('LATENTWALK_ARTIFACT_TTL_S'),
-    artifactStoreBytes: read(env, 'LATENTWALK_ARTIFACT_STORE_BYTES'),
-    checkpointTtlMs: seconds('LATENTWALK_CHECKPOINT_TTL_S'),
-    finishedTtlMs: seconds('LATENTWALK_FINISHED_TTL_S'),
-    resultsMaxLen: read(env, 'LATENTWALK_RESULTS_MAXLEN'),
-  };
-  return jobsConfig(overrides, jobsConfig(fromEnv));
+  return jobsConfig(overrides, configFrom((key) => settingOrDefault(JOBS_SETTINGS, env, key)));
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

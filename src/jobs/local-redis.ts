@@ -16,6 +16,11 @@ export interface LocalRedisOptions {
   inheritStdio?: boolean;
   /** Override the policy (tests of the start-up check only). */
   maxmemoryPolicy?: string;
+  /**
+   * Its own process group (`latentwalk start`): a Ctrl-C in the terminal then reaches only the supervisor,
+   * which stops Redis last, after the worker has handed its jobs back.
+   */
+  detached?: boolean;
 }
 
 export function localRedisArgs(options: LocalRedisOptions): string[] {
@@ -43,6 +48,7 @@ export interface StartedRedis {
 export async function startLocalRedis(options: LocalRedisOptions, binary = 'redis-server'): Promise<StartedRedis> {
   const child = spawn(binary, localRedisArgs(options), {
     stdio: options.inheritStdio ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+    ...(options.detached ? { detached: true } : {}),
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `redis://${options.bind ?? '127.0.0.1'}:${options.port}`;

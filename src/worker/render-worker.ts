@@ -23,9 +23,10 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RenderProgress } from '../engine/types.ts';
 import type { JobsConfig } from '../jobs/config.ts';
-import { parseJobSpec, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
+import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
 import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
 import { closeRedis, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
+import type { Logger } from '../ops/log.ts';
 import type { RenderBackend } from './backend.ts';
 import { FrameCheckpoint } from './checkpoint.ts';
 import { toEngineRequest } from './request.ts';
@@ -38,19 +39,42 @@ export interface RenderWorkerOptions {
   backend: RenderBackend;
   /** Shown in logs and stored on the jobs it renders. */
   name?: string;
+  /** Plain lines (tests); `logger` wins when both are given. */
   log?: (line: string) => void;
+  /** Structured logs: lines carry `jobId`, `guildId` and `kind` fields. */
+  logger?: Logger;
   /** Least time between two progress updates inside a batch (every batch end is always reported). */
   progressIntervalMs?: number;
   /** How often to repair bookkeeping left by crashed processes (see JobProducer.reconcile). */
   reconcileIntervalMs?: number;
 }
 
+/** What logs and metrics want to know about the job an event is about (undefined fields: unknown). */
+export interface JobMeta {
+  kind?: JobKind;
+  guildId?: string;
+}
+
 export interface RenderWorkerEvents {
-  started: [jobId: string, info: { attempt: number; resumedFrames: number }];
+  started: [jobId: string, info: { attempt: number; resumedFrames: number } & JobMeta];
   batch: [jobId: string, framesDone: number, framesTotal: number];
-  finished: [jobId: string, outcome: JobOutcome];
-  retrying: [jobId: string, reason: string];
-  handedBack: [jobId: string];
+  finished: [jobId: string, outcome: JobOutcome, meta: JobMeta];
+  retrying: [jobId: string, reason: string, meta: JobMeta];
+  handedBack: [jobId: string, meta: JobMeta];
+}
+
+/** A Logger over a plain line function (every level goes to it). */
+function lineLogger(log: ((line: string) => void) | undefined): Logger {
+  const write = log ?? (() => undefined);
+  const at = (line: string) => write(line);
+  return { debug: at, info: at, warn: at, error: at };
+}
+
+function metaOf(spec: Partial<JobSpec> | undefined): JobMeta {
+  const meta: JobMeta = {};
+  if (spec && typeof spec.kind === 'string') meta.kind = spec.kind;
+  if (spec && typeof spec.guildId === 'string') meta.guildId = spec.guildId;
+  return meta;
 }
 
 interface ActiveRender {
@@ -82,10 +106,10 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
   /** Checks Redis, subscribes to cancel requests and starts taking jobs. */
   static async start(options: RenderWorkerOptions): Promise<RenderWorker> {
     const { config } = options;
-    const log = options.log ?? (() => undefined);
-    const id = options.name ?? `${hostname()}-${process.pid}`;
+    const logger = options.logger ?? lineLogger(options.log);
+    const id = options.name ?? defaultWorkerName();
     // Checks the server (version, eviction policy) before BullMQ touches it.
-    const producer = await JobProducer.connect(config, { log });
+    const producer = await JobProducer.connect(config, { log: (line) => logger.warn(line) });
     const server = producer.server!;
 
     const subscriber = openRedis(config.redisUrl, 'subscriber', 'cancel-listener');
@@ -109,21 +133,29 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     );
     self = new RenderWorker(options, producer, bull, bullRedis, subscriber, checkpoint, server, id);
     self.wire();
-    void bull.run().catch((error: Error) => log(`worker stopped: ${error.message}`));
+    void bull.run().catch((error: Error) => logger.error(`worker stopped: ${error.message}`));
     await bull.waitUntilReady();
     return self;
   }
 
-  private get log(): (line: string) => void {
-    return this.options.log ?? (() => undefined);
+  private get log(): Logger {
+    return (this.logger ??= this.options.logger ?? lineLogger(this.options.log));
+  }
+
+  private logger: Logger | undefined;
+
+  /** Whether this worker can take jobs: its Redis connections are up and it is not stopping. */
+  health(): { redis: boolean; accepting: boolean } {
+    const up = (redis: Redis) => redis.status === 'ready';
+    return { redis: up(this.producer.redis) && up(this.bullRedis) && up(this.subscriber), accepting: !this.stopping };
   }
 
   private wire(): void {
     this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId, 'cancel'));
-    this.bull.on('error', (error) => this.log(`queue error: ${error.message}`));
+    this.bull.on('error', (error) => this.log.warn(`queue error: ${error.message}`));
     // Back on the waiting list after its worker died: show it as waiting (front: BullMQ serves it first).
     this.bull.on('stalled', (jobId) => {
-      this.log(`job ${jobId} stalled (its worker stopped); it goes back to the queue`);
+      this.log.warn(`job ${jobId} stalled (its worker stopped); it goes back to the queue`, { jobId });
       // BullMQ's lock key (`<job key>:lock`): if another worker grabbed the job meanwhile, leave it active.
       void this.producer.guildQueue.requeue(jobId, 'front', `${this.bull.toKey(jobId)}:lock`).catch(() => undefined);
     });
@@ -133,8 +165,9 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       const terminal = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
       if (!terminal) return;
       const outcome: JobOutcome = { status: 'failed', reason: readableFailure(error.message), attempts: Math.max(1, job.attemptsMade) };
+      const meta = metaOf(job.data);
       void this.producer.publishOutcome(job.id, outcome).then((done) => {
-        if (done.kind === 'delivered') this.emit('finished', job.id!, outcome);
+        if (done.kind === 'delivered') this.emit('finished', job.id!, outcome, meta);
       }, () => undefined);
     });
     const every = this.options.reconcileIntervalMs ?? 5 * 60_000;
@@ -197,7 +230,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const completed = await this.checkpoint.load(jobId, backend.name);
     const attempt = Math.max(starts, job.attemptsMade + 1);
     const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);
-    this.emit('started', jobId, { attempt, resumedFrames: completed.size });
+    this.emit('started', jobId, { attempt, resumedFrames: completed.size, ...metaOf(spec) });
     progress.push({ stage: 'starting', framesDone: completed.size, framesTotal: request.framesTotal });
 
     const began = Date.now();
@@ -226,7 +259,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     await progress.flush();
     const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
     if (finished.kind === 'already' && finished.outcome) return finished.outcome; // another worker won the race
-    this.emit('finished', jobId, outcome);
+    this.emit('finished', jobId, outcome, metaOf(spec));
     return outcome;
   }
 
@@ -234,7 +267,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const outcome: JobOutcome = { status: 'cancelled', reason: 'cancelled while rendering' };
     const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
     if (finished.kind === 'already' && finished.outcome) return finished.outcome;
-    this.emit('finished', jobId, outcome);
+    this.emit('finished', jobId, outcome, metaOf(spec));
     return outcome;
   }
 
@@ -252,8 +285,8 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       // Back to the front of its round; its frames are checkpointed, so the next worker resumes.
       await job.moveToWait(token);
       await this.producer.guildQueue.requeue(jobId, 'front-of-round');
-      this.log(`job ${jobId} handed back to the queue`);
-      this.emit('handedBack', jobId);
+      this.log.info(`job ${jobId} handed back to the queue`, { jobId, ...metaOf(spec) });
+      this.emit('handedBack', jobId, metaOf(spec));
       throw new WaitingError();
     }
     // BullMQ aborted it (lock lost): the job now belongs to another worker, which will finish it.
@@ -265,13 +298,13 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     if (last) {
       const outcome: JobOutcome = { status: 'failed', reason, attempts, ...(code ? { code } : {}) };
       await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
-      this.log(`job ${jobId} failed: ${reason}`);
-      this.emit('finished', jobId, outcome);
+      this.log.warn(`job ${jobId} failed: ${reason}`, { jobId, ...metaOf(spec), ...(code ? { code } : {}) });
+      this.emit('finished', jobId, outcome, metaOf(spec));
       throw new UnrecoverableError(reason);
     }
     await this.producer.guildQueue.requeue(jobId, 'in-place');
-    this.log(`job ${jobId} attempt ${attempts} failed (${reason}); it will be retried`);
-    this.emit('retrying', jobId, reason);
+    this.log.warn(`job ${jobId} attempt ${attempts} failed (${reason}); it will be retried`, { jobId, ...metaOf(spec), attempt: attempts });
+    this.emit('retrying', jobId, reason, metaOf(spec));
     throw new Error(reason);
   }
 
@@ -352,4 +385,9 @@ class ProgressReporter {
   flush(): Promise<unknown> {
     return this.chain;
   }
+}
+
+/** The name a worker gets without --name: host and pid, unique across a fleet. */
+export function defaultWorkerName(): string {
+  return `${hostname()}-${process.pid}`;
 }

@@ -109,7 +109,7 @@ export class JobMessages {
           this.deadStatus.add(jobId);
           if (isTokenGone(error)) await this.options.pending.dropToken(jobId).catch(() => undefined);
         }
-        this.options.log.debug('status edit failed (ignored)', { jobId, error: describeError(error) });
+        this.options.log.debug('status edit failed (ignored)', { jobId, guildId: reply.guildId, error: describeError(error) });
         return undefined;
       }
     });
@@ -135,7 +135,7 @@ export class JobMessages {
           if (isTokenGone(error)) await this.options.pending.dropToken(jobId).catch(() => undefined);
           else if (isMessageGone(error)) messageGone = true;
           else if (!(error instanceof DiscordAPIError && EDIT_REFUSED.has(error.code))) throw error;
-          this.options.log.info('original reply cannot be edited; posting the result in the channel', { jobId, error: describeError(error) });
+          this.options.log.info('original reply cannot be edited; posting the result in the channel', { jobId, guildId: reply.guildId, error: describeError(error) });
         }
       }
       return this.postInChannel(reply, build(true), tooLarge, messageGone);
@@ -150,13 +150,13 @@ export class JobMessages {
       channel = await client.channels.fetch(reply.channelId);
     } catch (error) {
       if (isPermanent(error)) {
-        log.warn('result cannot be posted: channel not reachable', { jobId: reply.jobId, error: describeError(error) });
+        log.warn('result cannot be posted: channel not reachable', { jobId: reply.jobId, guildId: reply.guildId, error: describeError(error) });
         return undeliverable;
       }
       throw error;
     }
     if (!channel || !channel.isSendable()) {
-      log.warn('result cannot be posted: channel is not a text channel', { jobId: reply.jobId });
+      log.warn('result cannot be posted: channel is not a text channel', { jobId: reply.jobId, guildId: reply.guildId });
       return undeliverable;
     }
     const reference = reply.messageId && !messageGone ? { reply: { messageReference: reply.messageId, failIfNotExists: false } } : {};
@@ -182,7 +182,7 @@ export class JobMessages {
       return { via: 'channel', channelId: message.channelId, messageId: message.id };
     } catch (error) {
       if (isPermanent(error)) {
-        log.warn('result cannot be posted in the channel', { jobId: reply.jobId, error: describeError(error) });
+        log.warn('result cannot be posted in the channel', { jobId: reply.jobId, guildId: reply.guildId, error: describeError(error) });
         return undeliverable;
       }
       throw error;

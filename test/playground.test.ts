@@ -1,0 +1,309 @@
+/**
+ * The playground end to end: `latentwalk playground` as a child process (private redis-server, a worker on
+ * the bundled model, LocalDiscord with the page, the real bot as its own process), driven through the page by
+ * Debian's chromium with playwright-core:
+ * - `/morph from:a red circle to:a blue square` typed in the message box: the progress edits, then the GIF,
+ *   which loads in the page and has more than one frame;
+ * - a `/grid` board filled as four members (switching member, pressing the board's button, filling the modal),
+ *   the grid credited to all four; the screenshot for the README (docs/playground.png);
+ * - Cancel pressed on a running job (a long render), with the ephemeral answer seen only by its member;
+ * - SIGINT stops the playground and every process it started.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import sharp from 'sharp';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env['LATENTWALK_CHROMIUM'] ?? '/usr/bin/chromium';
+const SCREENSHOT = join(REPO_ROOT, 'docs/playground.png');
+const noChromium = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium, or set LATENTWALK_CHROMIUM)`;
+
+let child: ChildProcess;
+let output = '';
+let url: string;
+let browser: Browser | undefined;
+let page: Page;
+const pageErrors: string[] = [];
+
+before(async () => {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Its own redis-server, as `npm run playground` on a machine without REDIS_URL.
+  delete env['REDIS_URL'];
+  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0'], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  url = await until('the playground URL', () => /ready: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1], 90_000, () => child.exitCode !== null);
+  assert.equal(output.match(/http:\/\/\S+/g)?.length, 1, `one URL printed:\n${output}`);
+});
+
+after(async () => {
+  await browser?.close().catch(() => undefined);
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    for (const pid of descendants(child.pid!)) killQuietly(pid.pid);
+  }
+});
+
+describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
+  before(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 860 }, deviceScaleFactor: 1 });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(message.text());
+    });
+    await page.goto(`${url}?as=alice`);
+    await page.locator('[data-member="alice"].active').waitFor();
+    await page.locator('.status-row.ok', { hasText: 'bot online' }).waitFor();
+    await page.locator('.status-row.ok', { hasText: /worker ready · model \w+/ }).waitFor();
+  });
+
+  it('runs /morph typed in the message box: progress, then the animated GIF', async () => {
+    await recordContents();
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/mor');
+    // The command list offers /morph with its description.
+    await page.locator('#popup .popup-item', { hasText: '/morph' }).filter({ hasText: 'Morph from one prompt to another' }).waitFor();
+    await input.pressSequentially('ph from:a red circle to:a blue squ');
+    // After choosing it, the options the bot registered, with their hints.
+    await page.locator('#option-bar .option-chip.required[data-option="from"]').waitFor();
+    await page.locator('#option-bar .option-chip[data-option="frames"]').waitFor();
+    assert.match(await page.locator('#option-bar .option-detail').innerText(), /to.*Where it ends/s);
+    await input.pressSequentially('are');
+    await input.press('Enter');
+
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).last();
+    await message.locator('.reply-name', { hasText: 'Alice' }).waitFor();
+    const img = message.locator('.embed-image img');
+    await img.waitFor({ timeout: 60_000 });
+    const seen = await seenContents();
+    assert.ok(seen.some((text) => /🎨 Rendering/.test(text) && /[▰▱]+/.test(text) && /\d+\/\d+ frames/.test(text)), `progress shown: ${JSON.stringify(seen)}`);
+    assert.match(await message.locator('.message-content').innerText(), /✅ morph from “a red circle” to “a blue square”/);
+
+    const gif = await loadedImage(img);
+    assert.equal(gif.format, 'gif');
+    assert.ok((gif.pages ?? 0) > 1, `an animated GIF (${gif.pages} frames)`);
+    assert.match(await message.locator('[data-field="Contributors"] .embed-field-value').innerText(), /@Alice/);
+  });
+
+  it('fills a /grid board as four members and credits all four', async () => {
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/grid p1:a red circle grid_size:2');
+    await input.press('Enter');
+    const board = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/grid' }) }).last();
+    await board.locator('.button', { hasText: 'Add a corner (3 open)' }).waitFor();
+    const boardId = await board.getAttribute('data-message-id');
+    assert.ok(boardId);
+    const boardById = page.locator(`.message[data-message-id="${boardId}"]`);
+
+    const corners = [
+      ['bob', 'Bob', 'a blue square'],
+      ['carol', 'Carol', 'a green triangle'],
+      ['dave', 'Dave', 'a yellow star'],
+    ] as const;
+    for (const [username, name, prompt] of corners) {
+      await page.locator(`[data-member="${username}"]`).click();
+      await page.locator(`[data-member="${username}"].active`).waitFor();
+      await page.locator('.member.me', { hasText: name }).waitFor();
+      await boardById.locator('.button', { hasText: 'Add a corner' }).click();
+      const modal = page.locator('.modal');
+      await modal.locator('.modal-title', { hasText: 'Add a corner to the grid' }).waitFor();
+      await modal.locator('.modal-input').fill(prompt);
+      await modal.locator('.modal-submit').click();
+      await modal.waitFor({ state: 'detached' });
+      await boardById.locator('.message-content', { hasText: prompt }).waitFor();
+    }
+
+    const img = boardById.locator('.embed-image img');
+    await img.waitFor({ timeout: 60_000 });
+    const contributors = await boardById.locator('[data-field="Contributors"] .embed-field-value').innerText();
+    for (const name of ['Alice', 'Bob', 'Carol', 'Dave']) assert.ok(contributors.includes(`@${name}`), `${name} credited: ${contributors}`);
+    assert.equal((await loadedImage(img)).format, 'png');
+
+    // The README's picture: the channel with the morph and the grid, as alice.
+    await page.locator('[data-member="alice"]').click();
+    await boardById.locator('.embed-image img').waitFor();
+    await loadedImage(boardById.locator('.embed-image img'));
+    await page.locator('#messages').evaluate((node) => {
+      const box = node as unknown as { scrollTop: number; scrollHeight: number };
+      box.scrollTop = box.scrollHeight;
+    });
+    // Tall enough for both results, the way the channel looks on a big screen.
+    const toBottom = () =>
+      page.locator('#messages').evaluate((node) => {
+        const box = node as unknown as { scrollTop: number; scrollHeight: number };
+        box.scrollTop = box.scrollHeight;
+      });
+    const morphMessage = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).last();
+    await page.setViewportSize({ width: 1280, height: 1200 });
+    await toBottom();
+    const top = (await morphMessage.boundingBox())?.y ?? 0;
+    await page.setViewportSize({ width: 1280, height: Math.min(2000, Math.max(860, Math.round(1200 + 64 - top))) });
+    await toBottom();
+    mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+    await page.setViewportSize({ width: 1280, height: 860 });
+    assert.equal((await sharp(SCREENSHOT).metadata()).width, 1280);
+  });
+
+  it('cancels a running job with its Cancel button; the answer is only shown to its member', async () => {
+    await page.locator('[data-member="carol"]').click();
+    await page.locator('[data-channel="renders"]').click();
+    await page.locator('#channel-name', { hasText: 'renders' }).waitFor();
+    const input = page.locator('#input');
+    await input.click();
+    // Long enough to be rendering when the Cancel arrives: 24 frames of 50 steps at 512×512.
+    await input.pressSequentially('/walk prompt:a long corridor frames:24 steps:50 size:512');
+    await input.press('Enter');
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/walk' }) }).last();
+    await message.locator('.message-content', { hasText: '🎨 Rendering' }).waitFor({ timeout: 30_000 });
+    await message.locator('.button-danger', { hasText: 'Cancel' }).click();
+
+    const answer = page.locator('.message.ephemeral', { hasText: /Stopping/ });
+    await answer.waitFor();
+    assert.match(await answer.locator('.ephemeral-note').innerText(), /Only you can see this/);
+    await message.locator('.message-content', { hasText: '🛑 Cancelled by @Carol' }).waitFor({ timeout: 30_000 });
+    assert.equal(await message.locator('.embed-image img').count(), 0);
+
+    // bob sees the cancelled message but not carol's ephemeral answer.
+    await page.locator('[data-member="bob"]').click();
+    await page.locator('.member.me', { hasText: 'Bob' }).waitFor();
+    await message.locator('.message-content', { hasText: '🛑 Cancelled' }).waitFor();
+    assert.equal(await page.locator('.message.ephemeral', { hasText: /Stopping/ }).count(), 0);
+  });
+
+  it('showed no errors in the page', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe('stopping the playground', { timeout: 60_000 }, () => {
+  it('SIGINT stops redis-server, the worker and the bot, and leaves no process behind', async () => {
+    const tree = descendants(child.pid!);
+    const commands = tree.map((p) => p.cmdline).join('\n');
+    assert.match(commands, /redis-server/);
+    assert.match(commands, /latentwalk\.js worker/);
+    assert.match(commands, /latentwalk\.js bot/);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)))]);
+    clearTimeout(timer);
+    assert.equal(code, 0, `exit code, output:\n${output}`);
+    assert.match(output, /stopped/);
+    // Every process it had started is gone (or a zombie that only waits to be reaped).
+    const left = await until('its processes to be gone', () => {
+      const alive = tree.filter((p) => isAlive(p));
+      return alive.length === 0 ? [] : undefined;
+    }, 10_000).catch(() => tree.filter((p) => isAlive(p)));
+    assert.deepEqual(left.map((p) => `${p.pid} ${p.cmdline}`), []);
+  });
+});
+
+// ---- helpers ------------------------------------------------------------------------------------------------
+
+/** Records every text a message's content had from now on, in the page (progress edits come and go). */
+async function recordContents(): Promise<void> {
+  await page.evaluate(`(() => {
+    window.__seen = [];
+    const record = () => { for (const node of document.querySelectorAll('.message .message-content')) window.__seen.push(node.innerText); };
+    new MutationObserver(record).observe(document.getElementById('messages-inner'), { childList: true, subtree: true, characterData: true });
+  })()`);
+}
+
+async function seenContents(): Promise<string[]> {
+  return (await page.evaluate('window.__seen')) as string[];
+}
+
+/** Waits until the <img> has loaded in the page, then fetches its file and reads it with sharp. */
+async function loadedImage(img: Locator): Promise<{ format: string | undefined; pages: number | undefined; width: number | undefined }> {
+  const info = await until('the image to load', async () => {
+    const state = await img.evaluate((node) => {
+      const image = node as unknown as { complete: boolean; naturalWidth: number; currentSrc: string };
+      return { complete: image.complete, width: image.naturalWidth, src: image.currentSrc };
+    });
+    return state.complete && state.width > 0 ? state : undefined;
+  }, 20_000);
+  const response = await fetch(new URL(info.src, url));
+  assert.equal(response.status, 200);
+  const meta = await sharp(Buffer.from(await response.arrayBuffer()), { animated: true }).metadata();
+  return { format: meta.format, pages: meta.pages, width: meta.width };
+}
+
+interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  /** Start time in clock ticks since boot: a reused pid has another. */
+  start: string;
+  cmdline: string;
+}
+
+function readProcess(pid: number): (ProcessInfo & { state: string }) | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces and parentheses).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+    return { pid, state: rest[0]!, ppid: Number(rest[1]), start: rest[19]!, cmdline };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes below `root`, now. */
+function descendants(root: number): ProcessInfo[] {
+  const all = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).flatMap((pid) => readProcess(pid) ?? []);
+  const out: ProcessInfo[] = [];
+  const walk = (parent: number) => {
+    for (const p of all) {
+      if (p.ppid === parent) {
+        out.push(p);
+        walk(p.pid);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function isAlive(p: ProcessInfo): boolean {
+  const now = readProcess(p.pid);
+  return now !== undefined && now.start === p.start && now.state !== 'Z';
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, abort?: () => boolean): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== null) return value;
+    if (abort?.()) throw new Error(`gave up waiting for ${what}:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${output}`);
+    await sleep(50);
+  }
+}
