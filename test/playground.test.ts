@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
@@ -20,7 +21,8 @@ import sharp from 'sharp';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env['LATENTWALK_CHROMIUM'] ?? '/usr/bin/chromium';
-const SCREENSHOT = join(REPO_ROOT, 'docs/playground.png');
+// The README's screenshot is rewritten only on request (LATENTWALK_SCREENSHOT=1), so a test run leaves the tree clean.
+const SCREENSHOT = process.env['LATENTWALK_SCREENSHOT'] === '1' ? join(REPO_ROOT, 'docs/playground.png') : join(tmpdir(), `latentwalk-playground-${process.pid}.png`);
 const noChromium = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium, or set LATENTWALK_CHROMIUM)`;
 
 let child: ChildProcess;
