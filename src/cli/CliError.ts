@@ -11,3 +11,22 @@ export function parseNumberOption(name: string, raw: string | undefined, { integ
   }
   return value;
 }
+
+/** The render options `latentwalk render` and `latentwalk jobs submit` share, for node:util parseArgs. */
+export const RENDER_ARG_OPTIONS = {
+  frames: { type: 'string' },
+  'grid-size': { type: 'string' },
+  steps: { type: 'string' },
+  guidance: { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  seed: { type: 'string' },
+  negative: { type: 'string' },
+  'batch-size': { type: 'string' },
+  fps: { type: 'string' },
+  'step-size': { type: 'string' },
+  'vary-latents': { type: 'boolean' },
+  'no-rubber-band': { type: 'boolean' },
+  'max-bytes': { type: 'string' },
+  out: { type: 'string' },
+} as const;

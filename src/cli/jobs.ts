@@ -10,7 +10,7 @@ import { JOB_KINDS, PROMPTS_PER_KIND, type JobKind, type JobRenderSettings } fro
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
 import { startLocalRedis } from '../jobs/local-redis.ts';
 import { JobProducer, type JobListing } from '../jobs/producer.ts';
-import { CliUsageError, parseNumberOption } from './CliError.ts';
+import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption } from './CliError.ts';
 
 export const JOBS_USAGE = `usage: latentwalk jobs <command>
   submit <morph|grid|walk|loop> <prompts...> --guild ID [--user ID] [--channel ID] [render options]
@@ -88,23 +88,9 @@ async function submitCommand(argv: string[]): Promise<number> {
         guild: { type: 'string' },
         user: { type: 'string' },
         channel: { type: 'string' },
-        frames: { type: 'string' },
-        'grid-size': { type: 'string' },
-        steps: { type: 'string' },
-        guidance: { type: 'string' },
-        width: { type: 'string' },
-        height: { type: 'string' },
-        seed: { type: 'string' },
-        negative: { type: 'string' },
-        'batch-size': { type: 'string' },
-        fps: { type: 'string' },
-        'step-size': { type: 'string' },
-        'vary-latents': { type: 'boolean' },
-        'no-rubber-band': { type: 'boolean' },
+        ...RENDER_ARG_OPTIONS,
         format: { type: 'string' },
-        'max-bytes': { type: 'string' },
         wait: { type: 'boolean' },
-        out: { type: 'string' },
         timeout: { type: 'string' },
         json: { type: 'boolean' },
       },

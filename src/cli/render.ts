@@ -20,7 +20,7 @@ import {
   type WalkKind,
   type WalkSpec,
 } from '../engine/index.ts';
-import { CliUsageError, parseNumberOption } from './CliError.ts';
+import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption } from './CliError.ts';
 import { ProgressBar } from './ProgressBar.ts';
 
 export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <prompts...> [options]
@@ -64,22 +64,8 @@ export function parseRenderArgs(argv: string[]): RenderJob {
       allowPositionals: true,
       options: {
         model: { type: 'string' },
-        frames: { type: 'string' },
-        'grid-size': { type: 'string' },
-        steps: { type: 'string' },
-        guidance: { type: 'string' },
-        width: { type: 'string' },
-        height: { type: 'string' },
-        seed: { type: 'string' },
-        negative: { type: 'string' },
-        'batch-size': { type: 'string' },
-        fps: { type: 'string' },
-        'step-size': { type: 'string' },
-        'vary-latents': { type: 'boolean' },
-        'no-rubber-band': { type: 'boolean' },
+        ...RENDER_ARG_OPTIONS,
         provider: { type: 'string' },
-        'max-bytes': { type: 'string' },
-        out: { type: 'string' },
         report: { type: 'string' },
       },
     });
