@@ -76,11 +76,11 @@ describe('latentwalk render (CLI)', () => {
   });
 
   it('--max-bytes: a render that would exceed the budget comes out under it, and the report says how', () => {
-    const free = cli('render', 'morph', 'a dog', 'a cat', '--frames', '8', '--width', '128', '--height', '128', '--out', 'big.gif', '--report', 'big.json');
+    const free = cli('render', 'morph', 'a red circle', 'a blue square', '--frames', '8', '--out', 'big.gif', '--report', 'big.json');
     assert.equal(free.code, 0, free.stderr);
     const size = readFileSync(join(work, 'big.gif')).length;
     const budget = Math.floor(size * 0.6);
-    const r = cli('render', 'morph', 'a dog', 'a cat', '--frames', '8', '--width', '128', '--height', '128', '--max-bytes', String(budget), '--out', 'small.gif', '--report', 'small.json');
+    const r = cli('render', 'morph', 'a red circle', 'a blue square', '--frames', '8', '--max-bytes', String(budget), '--out', 'small.gif', '--report', 'small.json');
     assert.equal(r.code, 0, r.stderr);
     assert.ok(readFileSync(join(work, 'small.gif')).length <= budget);
     const report = JSON.parse(readFileSync(join(work, 'small.json'), 'utf8'));
@@ -97,6 +97,7 @@ describe('latentwalk render (CLI)', () => {
     rmSync(join(renamed, 'latentwalk.json'));
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', renamed, '--out', 'x.gif'), /has no output 'out_hidden_states'/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '100', '--out', 'x.gif'), /width must be a multiple of 16/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '128', '--out', 'x.gif'), /this model renders 64x64 only \(its transformer takes a fixed 8x8 latent\), got 128x64/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '1000', '--out', 'x.gif'), /frames must be an integer from 2 to 512/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', 'many', '--out', 'x.gif'), /--frames must be an integer/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--provider', 'tpu', '--out', 'x.gif'), /--provider must be one of cpu, webgpu, cuda/);

@@ -66,5 +66,15 @@ export function resolveSettings(pack: ModelPack, settings: RenderSettings): Reso
     checkRange(name, v, ENGINE_LIMITS.size);
     if (v % multiple !== 0) badOption(`${name} must be a multiple of ${multiple} for this model (VAE factor ${pack.vae.scaleFactor} x patch ${pack.transformer.patchSize}), got ${v}`);
   }
+  checkModelSize(pack, r.width, r.height);
   return r;
+}
+
+/** A size the transformer graph cannot take fails here, naming the size it can, not deep inside onnxruntime. */
+function checkModelSize(pack: ModelPack, width: number, height: number): void {
+  const f = pack.vae.scaleFactor;
+  const fixed = pack.transformer.fixedLatent;
+  if (fixed && (fixed.width * f !== width || fixed.height * f !== height)) {
+    badOption(`this model renders ${fixed.width * f}x${fixed.height * f} only (its transformer takes a fixed ${fixed.width}x${fixed.height} latent), got ${width}x${height}`);
+  }
 }

@@ -53,6 +53,8 @@ export interface TransformerComponent {
   contextWidth: number;
   pooledWidth: number;
   patchSize: number;
+  /** The latent height/width when the export fixed them (a graph with a fixed positional embedding). */
+  fixedLatent?: { height: number; width: number };
 }
 
 export interface VaeComponent {
@@ -220,6 +222,8 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
     const pooledWidth = numberFrom(transformerConfig, ['pooled_projection_dim']) ?? lastDim(pooledInfo);
     const latentChannels = numberFrom(transformerConfig, ['in_channels']) ?? (typeof sampleInfo.shape[1] === 'number' ? sampleInfo.shape[1] : undefined);
     const patchSize = numberFrom(transformerConfig, ['patch_size']) ?? 2;
+    const [fixedH, fixedW] = [sampleInfo.shape[2], sampleInfo.shape[3]];
+    const fixedLatent = typeof fixedH === 'number' && typeof fixedW === 'number' && fixedH > 0 && fixedW > 0 ? { height: fixedH, width: fixedW } : undefined;
     if (!contextWidth || !pooledWidth || !latentChannels) {
       throw new EngineError('PACK_INVALID', `transformer/config.json in ${dir} lacks joint_attention_dim, pooled_projection_dim or in_channels, and the graph does not fix them`);
     }
@@ -273,7 +277,7 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       clipL,
       clipG,
       ...(t5 ? { t5 } : {}),
-      transformer: { session: tSession, names, latentChannels, contextWidth, pooledWidth, patchSize },
+      transformer: { session: tSession, names, latentChannels, contextWidth, pooledWidth, patchSize, ...(fixedLatent ? { fixedLatent } : {}) },
       vae,
       dispose: async () => {
         await Promise.all([...opened.map((s) => s.dispose()), graphs.dispose()]);
