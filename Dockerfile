@@ -64,8 +64,8 @@ COPY --chown=latentwalk:latentwalk package.json ./
 COPY --chown=latentwalk:latentwalk bin ./bin
 COPY --chown=latentwalk:latentwalk config ./config
 COPY --chown=latentwalk:latentwalk src ./src
-# The bundled tiny model (the default when LATENTWALK_MODEL_DIR is unset).
-COPY --chown=latentwalk:latentwalk models/tiny ./models/tiny
+# The bundled "shapes" model (the default when LATENTWALK_MODEL_DIR is unset).
+COPY --chown=latentwalk:latentwalk models/shapes ./models/shapes
 # Real models are mounted here (read-only is fine): LATENTWALK_MODEL_DIR=/models/<pack>.
 VOLUME ["/models"]
 USER latentwalk

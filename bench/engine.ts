@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: the engine's per-stage timings and frames per second on the bundled pack, for each walk
- * kind and two batch sizes, then the GIF encoder next to ffmpeg's two-pass palette encoder (bench/gif.ts).
+ * kind and two batch sizes; on the "shapes" pack, its prompt-adherence scores over the fixed prompt list
+ * (tools/train-shapes/adherence.json); then the GIF encoder next to ffmpeg's two-pass palette encoder (bench/gif.ts).
  * Figures, not assertions: these machines are shared and noisy.
  *
  *   npm run bench [-- --model DIR] [-- --no-gif]
  */
 import { parseArgs } from 'node:util';
 import { BUNDLED_MODEL_DIR, encodeArtifact, composeGrid, loadModel, render, type WalkSpec } from '../src/engine/index.ts';
+import { formatAdherence, loadAdherenceSpec, scoreAdherence } from '../tools/train-shapes/shapeMeasure.ts';
 import { formatGifBench, runGifBench } from './gif.ts';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, 'no-gif': { type: 'boolean' }, runs: { type: 'string' } } });
@@ -49,8 +51,15 @@ for (const spec of specs) {
     );
   }
 }
-await model.dispose();
 console.log('frames/s = rendered frames / (denoise + decode time); text ms is the first run (later runs hit the prompt cache)');
+
+if (model.name === 'shapes') {
+  const spec = loadAdherenceSpec();
+  const score = await scoreAdherence(model, spec.prompts);
+  console.log(`\nprompt adherence (fixed list, fixed seeds): ${formatAdherence(score)}`);
+  console.log(`targets: colour ${spec.targets.colour * 100}%, shape ${spec.targets.shape * 100}%; ratio to target: colour ${(score.colour / spec.targets.colour).toFixed(2)}, shape ${(score.shape / spec.targets.shape).toFixed(2)}`);
+}
+await model.dispose();
 
 if (!values['no-gif']) {
   console.log('\nGIF encoding, 64 frames of 512x512 (synthetic walk-like frames):');

@@ -194,13 +194,13 @@ describe('Dockerfile', () => {
     }
     assert.equal(env(stage('worker'))['LATENTWALK_PROVIDER'], 'cuda');
     assert.ok(stage('worker').steps.some((s) => s.op === 'VOLUME' && s.args.includes('/models')), 'the model directory is a volume');
-    assert.ok(stage('worker').steps.some((s) => s.op === 'COPY' && s.args.startsWith('--chown=latentwalk:latentwalk models/tiny ')), 'the bundled model');
+    assert.ok(stage('worker').steps.some((s) => s.op === 'COPY' && s.args.startsWith('--chown=latentwalk:latentwalk models/shapes ')), 'the bundled model');
   });
 
   it('sends only what the images copy, and never .env', () => {
     const ignore = read('.dockerignore');
     assert.match(ignore, /^\*\*$/m);
-    for (const path of ['package.json', 'package-lock.json', '.npmrc', 'bin/', 'config/', 'src/', 'models/tiny/']) assert.match(ignore, new RegExp(`^!${path.replace('.', '\\.')}$`, 'm'));
+    for (const path of ['package.json', 'package-lock.json', '.npmrc', 'bin/', 'config/', 'src/', 'models/shapes/']) assert.match(ignore, new RegExp(`^!${path.replace('.', '\\.')}$`, 'm'));
     assert.match(ignore, /^\*\*\/\.env$/m);
   });
 

@@ -84,8 +84,8 @@ describe('worker crash (SIGKILL) with the real engine', () => {
 
     const first = worker(config, ['--name', 'doomed'], env);
     await first.waitForOutput(/ready:/);
-    // About a second of rendering on one CPU core, one frame per batch: time to kill it part-way.
-    const spec = { frames: 40, steps: 50, width: 128, height: 128, batchSize: 1, seed: 7 };
+    // Seconds of rendering with the bundled model, one frame per batch: time to kill it part-way.
+    const spec = { frames: 40, steps: 50, batchSize: 1, seed: 7 };
     const { jobId } = await producer.submit(request(spec));
     await waitFor('three checkpointed frames', async () => (await checkpoint.count(jobId)) >= 3, 30_000, 5);
     first.child.kill('SIGKILL');
@@ -169,15 +169,26 @@ describe('worker shutdown (SIGTERM)', () => {
 
 describe('lock renewal during a long render (real engine)', () => {
   test('a render lasting several lock lifetimes keeps its lock: no other worker takes it over', async () => {
-    const config = testJobsConfig(server, { worker: { lockMs: 1000, stalledIntervalMs: 300, maxStalled: 1 } });
-    const { producer } = await setup(config);
+    const lockMs = 1000;
     const engine = await loadEngineBackend();
+    const settings = { steps: 50, batchSize: 1, seed: 3 };
+    // Sized from a short calibration render, so the job outlasts several lock lifetimes on a fast machine too.
+    const calibrationFrames = 4;
+    const started = performance.now();
+    await engine.render({ kind: 'walk', prompts: ['a lighthouse in a storm'], frames: calibrationFrames }, settings, {});
+    const perFrameMs = (performance.now() - started) / calibrationFrames;
+    const frames = Math.min(2000, Math.max(40, Math.ceil((4 * lockMs) / perFrameMs)));
+    const config = testJobsConfig(server, {
+      limits: { maxFrames: 2000 },
+      worker: { lockMs, stalledIntervalMs: 300, maxStalled: 1 },
+    });
+    const { producer } = await setup(config);
     const renderer = await RenderWorker.start({ config, backend: engine });
     cleanups.push(async () => {
       await renderer.stop(0);
       await engine.dispose();
     });
-    const { jobId } = await producer.submit(request({ frames: 40, steps: 50, width: 192, height: 192, batchSize: 1, seed: 3 }));
+    const { jobId } = await producer.submit(request({ frames, ...settings }));
     await waitFor('the render to start', async () => (await producer.position(jobId))?.state === 'active');
     // A second worker whose stalled checks would take the job over the moment its lock lapsed.
     const rival = await RenderWorker.start({ config, backend: createNoopBackend() });
@@ -187,7 +198,7 @@ describe('lock renewal during a long render (real engine)', () => {
     const outcome = await producer.waitForOutcome(jobId, { timeoutMs: 60_000, pollMs: 50 });
     assert.equal(outcome.status, 'done');
     if (outcome.status !== 'done') return;
-    assert.ok(outcome.renderMs > 2 * config.worker.lockMs, `the render took only ${outcome.renderMs} ms`);
+    assert.ok(outcome.renderMs > 2 * lockMs, `the render of ${frames} frames took only ${outcome.renderMs} ms`);
     assert.equal(outcome.attempts, 1);
     assert.equal(outcome.report.resumedFrames, 0);
     assert.deepEqual(rivalStarted, []);

@@ -23,7 +23,7 @@ export { parseProviderList, PROVIDER_NAMES } from './onnx/providers.ts';
 export type { SamplerPath } from './sampler/Denoiser.ts';
 
 /** The pack the CLI, the demo and the worker use when none is named. */
-export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/tiny', import.meta.url));
+export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/shapes', import.meta.url));
 
 export interface LoadModelOptions {
   /** One provider; shorthand for `providers: [provider]`. Default 'cpu'. */

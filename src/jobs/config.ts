@@ -219,7 +219,7 @@ export const JOBS_SETTINGS = {
     z.string().trim().min(1, { error: 'must not be empty' }),
     'a model pack directory',
     WORKER,
-    'The SD3 ONNX model pack the worker loads; unset: the bundled tiny model (models/tiny).',
+    'The SD3 ONNX model pack the worker loads; unset: the bundled "shapes" model (models/shapes).',
   ),
   LATENTWALK_PROVIDER: setting(
     z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),
