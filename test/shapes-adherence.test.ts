@@ -84,6 +84,7 @@ describe('the shapes pack follows its prompts', () => {
     // Monotone enough: at most one consecutive pair goes back towards red (by more than 0.02 of the way).
     let reversals = 0;
     for (let i = 1; i < t.length; i++) if (t[i]! < t[i - 1]! - 0.02) reversals++;
+    console.log(`# shapes morph: ${reversals} reversal(s); ${line}`);
     assert.ok(reversals <= 1, `${reversals} reversals of the red -> blue trend: ${line}`);
     assert.ok(t[0]! < 0.25 && t.at(-1)! > 0.75, line);
   });
@@ -99,6 +100,7 @@ describe('the shapes pack follows its prompts', () => {
     const n = 3;
     const { frames } = await render(model, { kind: 'grid', prompts, gridSize: n }, { seed: 42 });
     const corners = [0, n - 1, n * (n - 1), n * n - 1].map((i) => analyseShape(frames[i]!));
+    console.log(`# shapes grid corners: ${corners.map((c) => `${c.colour} ${c.shape}`).join(', ')}`);
     corners.forEach((c, k) => {
       assert.deepEqual([c.colour, c.shape], want[k], `corner ${k} (${prompts[k]}): got ${c.colour} ${c.shape}`);
     });
