@@ -36,6 +36,8 @@ before(async () => {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Its own redis-server, as `npm run playground` on a machine without REDIS_URL.
   delete env['REDIS_URL'];
+  // Room for a render long enough to cancel part-way (the bundled model renders a 64x64 frame step in ms).
+  env['LATENTWALK_MAX_STEPS'] = '200';
   child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0'], {
     cwd: REPO_ROOT,
     env,
@@ -168,8 +170,8 @@ describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
     await page.locator('#channel-name', { hasText: 'renders' }).waitFor();
     const input = page.locator('#input');
     await input.click();
-    // Long enough to be rendering when the Cancel arrives: 24 frames of 50 steps at 512×512.
-    await input.pressSequentially('/walk prompt:a long corridor frames:24 steps:50 size:512');
+    // Long enough to be rendering when the Cancel arrives: 24 frames of 200 steps, about 20 s here.
+    await input.pressSequentially('/walk prompt:a purple ring frames:24 steps:200');
     await input.press('Enter');
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/walk' }) }).last();
     await message.locator('.message-content', { hasText: '🎨 Rendering' }).waitFor({ timeout: 30_000 });
