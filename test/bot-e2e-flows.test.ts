@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { ButtonBuilder, ButtonStyle, ActionRowBuilder, type TextChannel } from 'discord.js';
 import sharp from 'sharp';
 import type { LocalMessage } from '../src/local-discord/index.ts';
+import { SHAPES_PACK } from './harness/packs.ts';
 import { buttonId, buttons, GENERAL, NO_FILES, RENDERS, Stack, USERS, waitFor } from './harness/stack.ts';
 
 let stack: Stack;
@@ -239,6 +240,24 @@ describe('bad input', () => {
       assert.match(await stack.ephemeral(handle), expected);
     });
   }
+
+  it('a size the live worker\'s model cannot render: ephemeral answer naming the size it can, nothing queued', async () => {
+    // The bundled shapes model renders 64x64 only; its worker says so in Redis under the same worker id.
+    await stack.stopWorker();
+    await stack.startWorker(SHAPES_PACK);
+    try {
+      const handle = await stack.slash('dave', 'loop', { prompt: 'a red circle', size: 512 });
+      const state = await stack.acknowledged(handle);
+      assert.equal(state.responseType, 4);
+      assert.equal(state.ephemeral, true);
+      assert.match(await stack.ephemeral(handle), /^⚠️ size 512 is not available: this bot's model 'shapes' renders 64x64 only; leave size out or use size:64\.$/);
+      const queued = await stack.slash('dave', 'grid', { p1: 'a red circle', p2: 'a blue square', p3: 'a green star', p4: 'a yellow ring', size: 512 });
+      assert.match(await stack.ephemeral(queued), /size 512 is not available/);
+    } finally {
+      await stack.stopWorker();
+      await stack.startWorker();
+    }
+  });
 
   it('a channel where the bot cannot attach files', async () => {
     const handle = await stack.slash('dave', 'loop', { prompt: 'a kite' }, NO_FILES);

@@ -20,7 +20,7 @@ import {
   type ModalSubmitInteraction,
   type RepliableInteraction,
 } from 'discord.js';
-import { DEFAULT_MAX_BYTES, SubmitRefusedError, type JobKind, type JobPrompt, type JobRenderSettings } from '../jobs/index.ts';
+import { DEFAULT_MAX_BYTES, SubmitRefusedError, sizeUnavailable, type JobKind, type JobPrompt, type JobRenderSettings } from '../jobs/index.ts';
 import { INTERACTION_TOKEN_TTL_MS } from './config.ts';
 import { MiB, type GuildSettings } from './GuildSettings.ts';
 import { describeError } from './log.ts';
@@ -97,6 +97,13 @@ export class RenderService {
         `You already have ${mine} job${mine === 1 ? '' : 's'} queued or rendering here (this server allows ${guild.maxQueuedPerMember}); wait for one to finish or /cancel one.`,
       );
     }
+  }
+
+  /** A size no live worker's model can render is refused now, not after the job waited in the queue. */
+  async checkRenderable(options: RenderOptions): Promise<void> {
+    if (options.size === undefined) return;
+    const why = sizeUnavailable(await this.bot.jobs.workers.live(), options.size);
+    if (why) throw new InputError(why);
   }
 
   /** Render settings from the command's options and the guild's defaults. */

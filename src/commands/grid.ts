@@ -32,6 +32,7 @@ export const grid = {
       });
       const options = readRenderOptions(interaction);
       checkOptions('grid', options, limits, guild);
+      await bot.render.checkRenderable(options);
       await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
       const settings = bot.render.settingsFor('grid', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);

@@ -26,6 +26,7 @@ export const morph = {
       const to = rawTo === null ? undefined : checkPrompt(rawTo, '"to" prompt', limits, guild);
       const options = readRenderOptions(interaction);
       checkOptions('morph', options, limits, guild);
+      await bot.render.checkRenderable(options);
       await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
       const settings = bot.render.settingsFor('morph', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);

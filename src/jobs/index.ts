@@ -19,3 +19,4 @@ export { JobProducer, readableFailure, type SubmitTicket, type JobListing, type 
 export { ResultConsumer, type ResultConsumerOptions, type ResultHandler } from './results.ts';
 export { type JobPosition, type JobRecord } from './guild-queue.ts';
 export { checkRedisServer, type RedisServerInfo } from './redis.ts';
+export { WorkerDirectory, sizeUnavailable, WORKER_ANNOUNCE_INTERVAL_MS, WORKER_ANNOUNCE_TTL_MS, type WorkerAnnouncement } from './workers.ts';

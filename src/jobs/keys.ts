@@ -24,6 +24,7 @@
  * | B:artifact-sizes                 | hash   | artifact id → bytes                                             |
  * | B:artifact-bytes                 | string | bytes of all live artifacts (checked against the store cap)     |
  * | B:results                        | stream | one entry per finished job; consumer groups give exactly-once   |
+ * | B:workers                        | hash   | worker id → its model and fixed size, refreshed while it runs   |
  *
  * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.
  * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below;
@@ -89,5 +90,8 @@ export class JobKeys {
   }
   get results(): string {
     return `${this.base}:results`;
+  }
+  get workers(): string {
+    return `${this.base}:workers`;
   }
 }

@@ -19,6 +19,7 @@ import { JobNotFoundError, JobStateError, SubmitRefusedError } from './errors.ts
 import { GuildQueue, isFinishedState, type FinishResult, type JobPosition, type JobRecord } from './guild-queue.ts';
 import { checkRedisServer, closeRedis, openRedis, type RedisServerInfo } from './redis.ts';
 import { ResultConsumer, type ResultConsumerOptions } from './results.ts';
+import { WorkerDirectory } from './workers.ts';
 
 export interface SubmitTicket {
   jobId: string;
@@ -76,6 +77,7 @@ export function resultFor(jobId: string, spec: JobSpec, outcome: JobOutcome, fin
 export class JobProducer {
   readonly guildQueue: GuildQueue;
   readonly artifacts: ArtifactStore;
+  readonly workers: WorkerDirectory;
   private events: QueueEvents | undefined;
   private eventsRedis: Redis | undefined;
 
@@ -95,6 +97,7 @@ export class JobProducer {
       ttlMs: config.artifactTtlMs,
       capBytes: config.artifactStoreBytes,
     });
+    this.workers = new WorkerDirectory(redis, this.guildQueue.keys);
   }
 
   /** Connects and checks that the server is usable (throws RedisUnusableError with the fix otherwise). */

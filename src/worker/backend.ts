@@ -24,6 +24,10 @@ export interface BackendDefaults {
 export interface RenderBackend {
   /** Model name and provider; also fingerprints checkpoints so frames from another model are never reused. */
   readonly name: string;
+  /** The model's own name (announced to the bot with the size it is fixed to, if any). */
+  readonly modelName?: string;
+  /** The only size the model renders, when its transformer graph fixes it. */
+  readonly fixedSize?: { width: number; height: number };
   readonly defaults: BackendDefaults;
   render(spec: WalkSpec, settings: RenderSettings, options: RenderOptions): Promise<RenderResult>;
   encode(frames: RgbFrame[], options: EncodeRequest): Promise<ArtifactBytes>;
@@ -45,8 +49,12 @@ export async function loadEngineBackend(options: EngineBackendOptions = {}): Pro
     ...(options.provider ? { provider: options.provider } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  const fixed = model.pack.transformer.fixedLatent;
+  const factor = model.pack.vae.scaleFactor;
   return {
     name: `${model.name} on ${model.provider}`,
+    modelName: model.name,
+    ...(fixed ? { fixedSize: { width: fixed.width * factor, height: fixed.height * factor } } : {}),
     defaults: { fps: model.defaults.fps, frames: model.defaults.frames, displayScale: model.defaults.displayScale },
     render: (spec, settings, renderOptions) => engine.render(model, spec, settings, renderOptions),
     encode: (frames, encodeOptions) => engine.encodeArtifact(frames, encodeOptions),

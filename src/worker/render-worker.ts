@@ -26,6 +26,7 @@ import type { JobsConfig } from '../jobs/config.ts';
 import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
 import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
 import { closeRedis, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
+import { WORKER_ANNOUNCE_INTERVAL_MS } from '../jobs/workers.ts';
 import type { Logger } from '../ops/log.ts';
 import type { RenderBackend } from './backend.ts';
 import { FrameCheckpoint } from './checkpoint.ts';
@@ -135,6 +136,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     self.wire();
     void bull.run().catch((error: Error) => logger.error(`worker stopped: ${error.message}`));
     await bull.waitUntilReady();
+    await self.announce();
     return self;
   }
 
@@ -175,6 +177,23 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       void this.producer.reconcile().catch(() => undefined);
     }, every);
     this.reconcileTimer.unref();
+  }
+
+  private announceTimer: NodeJS.Timeout | undefined;
+
+  /** Tells the bot (through Redis) that this worker is up and what its model renders; refreshed until stop. */
+  private async announce(): Promise<void> {
+    const { backend } = this.options;
+    const entry = {
+      id: this.id,
+      model: backend.modelName ?? backend.name,
+      ...(backend.fixedSize ? { fixedSize: backend.fixedSize } : {}),
+    };
+    await this.producer.workers.announce(entry);
+    this.announceTimer = setInterval(() => {
+      void this.producer.workers.announce(entry).catch(() => undefined);
+    }, WORKER_ANNOUNCE_INTERVAL_MS);
+    this.announceTimer.unref();
   }
 
   /** Jobs this worker is rendering right now. */
@@ -325,6 +344,8 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       } finally {
         clearTimeout(timer);
         clearInterval(this.reconcileTimer);
+        clearInterval(this.announceTimer);
+        await this.producer.workers.withdraw(this.id).catch(() => undefined);
         await closeRedis(this.subscriber);
         await closeRedis(this.bullRedis);
         await this.producer.close();

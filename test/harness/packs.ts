@@ -7,6 +7,7 @@ import { DEFAULT_OPTIONS, buildTinyPack, writePack, type TinyPackOptions } from 
 
 export const TINY_PACK = fileURLToPath(new URL('../../models/tiny', import.meta.url));
 export const TINY_FP16_PACK = fileURLToPath(new URL('../../models/tiny-fp16', import.meta.url));
+export const SHAPES_PACK = fileURLToPath(new URL('../../models/shapes', import.meta.url));
 
 const made: string[] = [];
 

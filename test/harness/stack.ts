@@ -136,8 +136,9 @@ export class Stack {
     return stack;
   }
 
-  async startWorker(): Promise<CliProcess> {
-    const worker = spawnLatentwalk(this.jobsConfig, ['worker', '--model', TINY_PACK, '--name', 'e2e-worker'], {
+  /** Starts the render worker (always named e2e-worker) on `model`, by default the tiny pack (any size). */
+  async startWorker(model = TINY_PACK): Promise<CliProcess> {
+    const worker = spawnLatentwalk(this.jobsConfig, ['worker', '--model', model, '--name', 'e2e-worker'], {
       LATENTWALK_LOCK_MS: '5000',
       LATENTWALK_STALLED_INTERVAL_MS: '1000',
       ...this.options.workerEnv,
