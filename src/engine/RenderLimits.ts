@@ -70,11 +70,17 @@ export function resolveSettings(pack: ModelPack, settings: RenderSettings): Reso
   return r;
 }
 
+/** The one size (pixels) the model renders when its transformer graph fixes the latent dims; else undefined. */
+export function fixedRenderSize(pack: ModelPack): { width: number; height: number } | undefined {
+  const fixed = pack.transformer.fixedLatent;
+  return fixed && { width: fixed.width * pack.vae.scaleFactor, height: fixed.height * pack.vae.scaleFactor };
+}
+
 /** A size the transformer graph cannot take fails here, naming the size it can, not deep inside onnxruntime. */
 function checkModelSize(pack: ModelPack, width: number, height: number): void {
-  const f = pack.vae.scaleFactor;
-  const fixed = pack.transformer.fixedLatent;
-  if (fixed && (fixed.width * f !== width || fixed.height * f !== height)) {
-    badOption(`this model renders ${fixed.width * f}x${fixed.height * f} only (its transformer takes a fixed ${fixed.width}x${fixed.height} latent), got ${width}x${height}`);
+  const fixed = fixedRenderSize(pack);
+  if (fixed && (fixed.width !== width || fixed.height !== height)) {
+    const latent = pack.transformer.fixedLatent!;
+    badOption(`this model renders ${fixed.width}x${fixed.height} only (its transformer takes a fixed ${latent.width}x${latent.height} latent), got ${width}x${height}`);
   }
 }

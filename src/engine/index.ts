@@ -18,7 +18,7 @@ export type { RgbFrame } from './frames.ts';
 export type { RenderDefaults } from './pack/ModelPack.ts';
 export { EngineError, RenderAbortedError, type EngineErrorCode } from './errors.ts';
 export { encodeArtifact, composeGrid, type Artifact, type ArtifactOptions, type ArtifactFormat } from './output/index.ts';
-export { ENGINE_LIMITS } from './RenderLimits.ts';
+export { ENGINE_LIMITS, fixedRenderSize } from './RenderLimits.ts';
 export { parseProviderList, PROVIDER_NAMES } from './onnx/providers.ts';
 export type { SamplerPath } from './sampler/Denoiser.ts';
 

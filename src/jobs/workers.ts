@@ -9,7 +9,7 @@ import type { JobKeys } from './keys.ts';
 
 export interface WorkerAnnouncement {
   id: string;
-  /** The model's name as the worker reports it (e.g. "shapes on cpu"). */
+  /** The model's name (e.g. "shapes"). */
   model: string;
   /** Set when the model renders one size only (its transformer has fixed latent dims). */
   fixedSize?: { width: number; height: number };

@@ -49,12 +49,11 @@ export async function loadEngineBackend(options: EngineBackendOptions = {}): Pro
     ...(options.provider ? { provider: options.provider } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  const fixed = model.pack.transformer.fixedLatent;
-  const factor = model.pack.vae.scaleFactor;
+  const fixedSize = engine.fixedRenderSize(model.pack);
   return {
     name: `${model.name} on ${model.provider}`,
     modelName: model.name,
-    ...(fixed ? { fixedSize: { width: fixed.width * factor, height: fixed.height * factor } } : {}),
+    ...(fixedSize ? { fixedSize } : {}),
     defaults: { fps: model.defaults.fps, frames: model.defaults.frames, displayScale: model.defaults.displayScale },
     render: (spec, settings, renderOptions) => engine.render(model, spec, settings, renderOptions),
     encode: (frames, encodeOptions) => engine.encodeArtifact(frames, encodeOptions),
