@@ -187,6 +187,8 @@ describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
     await page.locator('[data-member="bob"]').click();
     await page.locator('.member.me', { hasText: 'Bob' }).waitFor();
     await message.locator('.message-content', { hasText: '🛑 Cancelled' }).waitFor();
+    // The page redraws the channel for the new member; wait for that redraw rather than count mid-way.
+    await page.locator('.message.ephemeral', { hasText: /Stopping/ }).waitFor({ state: 'detached', timeout: 5_000 });
     assert.equal(await page.locator('.message.ephemeral', { hasText: /Stopping/ }).count(), 0);
   });
 
