@@ -1,6 +1,7 @@
 /**
  * Discord's documented limits on what a bot sends (messages, modals, commands). Violations come back as
  * 50035 "Invalid Form Body" just as Discord answers, so the bot's tests catch payloads Discord would refuse.
+ * Text is counted as Discord counts it: in code points (an emoji is one, however many UTF-16 units).
  */
 import { Errors, invalidFormBody, type FieldProblem } from './errors.ts';
 
@@ -12,6 +13,14 @@ const IS_COMPONENTS_V2 = 1 << 15;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Discord's count: code points (a lone surrogate is one). */
+export function codePointLength(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+const textLength = (v: unknown): number => (typeof v === 'string' ? codePointLength(v) : 0);
+
 function maxLength(problems: FieldProblem[], path: string, value: unknown, max: number, min = 0): void {
   if (value === undefined || value === null) {
     if (min > 0) problems.push({ path, code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
@@ -21,9 +30,10 @@ function maxLength(problems: FieldProblem[], path: string, value: unknown, max: 
     problems.push({ path, code: 'STRING_TYPE_CONVERT', message: 'Could not interpret value as string.' });
     return;
   }
-  if (value.length > max) {
+  const length = codePointLength(value);
+  if (length > max) {
     problems.push({ path, code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${max} or fewer in length.` });
-  } else if (value.length < min) {
+  } else if (length < min) {
     problems.push({ path, code: 'BASE_TYPE_BAD_LENGTH', message: `Must be between ${min} and ${max} in length.` });
   }
 }
@@ -41,14 +51,14 @@ function validateEmbeds(problems: FieldProblem[], embeds: unknown): void {
     if (!isObject(e)) return;
     maxLength(problems, `${at}.title`, e.title, 256);
     maxLength(problems, `${at}.description`, e.description, 4096);
-    total += (str(e.title)?.length ?? 0) + (str(e.description)?.length ?? 0);
+    total += textLength(e.title) + textLength(e.description);
     if (isObject(e.footer)) {
       maxLength(problems, `${at}.footer.text`, e.footer.text, 2048, 1);
-      total += str(e.footer.text)?.length ?? 0;
+      total += textLength(e.footer.text);
     }
     if (isObject(e.author)) {
       maxLength(problems, `${at}.author.name`, e.author.name, 256, 1);
-      total += str(e.author.name)?.length ?? 0;
+      total += textLength(e.author.name);
     }
     if (e.fields !== undefined) {
       if (!Array.isArray(e.fields)) return;
@@ -57,7 +67,7 @@ function validateEmbeds(problems: FieldProblem[], embeds: unknown): void {
         if (!isObject(f)) return;
         maxLength(problems, `${at}.fields.${j}.name`, f.name, 256, 1);
         maxLength(problems, `${at}.fields.${j}.value`, f.value, 1024, 1);
-        total += (str(f.name)?.length ?? 0) + (str(f.value)?.length ?? 0);
+        total += textLength(f.name) + textLength(f.value);
       });
     }
   });
@@ -83,6 +93,29 @@ function validateInteractive(problems: FieldProblem[], path: string, c: Json, cu
       customIds.add(id);
     }
   }
+  if (type === 3 || (typeof type === 'number' && type >= 5 && type <= 8)) validateSelect(problems, path, c);
+}
+
+/** Select menus (string 3; user, role, mentionable, channel 5-8): placeholder, value counts and options. */
+function validateSelect(problems: FieldProblem[], path: string, c: Json): void {
+  maxLength(problems, `${path}.placeholder`, c.placeholder, 150);
+  for (const [key, min, max] of [['min_values', 0, 25], ['max_values', 1, 25]] as const) {
+    const n = c[key];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)) {
+      problems.push({ path: `${path}.${key}`, code: 'NUMBER_TYPE_MAX', message: `int value should be between ${min} and ${max}.` });
+    }
+  }
+  if (c.type !== 3) return;
+  const options = Array.isArray(c.options) ? c.options : [];
+  if (options.length < 1 || options.length > 25) {
+    problems.push({ path: `${path}.options`, code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 25 in length.' });
+  }
+  options.forEach((o: unknown, k) => {
+    if (!isObject(o)) return;
+    maxLength(problems, `${path}.options.${k}.label`, o.label, 100, 1);
+    maxLength(problems, `${path}.options.${k}.value`, o.value, 100, 1);
+    maxLength(problems, `${path}.options.${k}.description`, o.description, 100);
+  });
 }
 
 function validateComponents(problems: FieldProblem[], components: unknown, flags: number): void {
@@ -175,6 +208,17 @@ export function validateModal(data: unknown): void {
       maxLength(problems, `${path}.placeholder`, c.placeholder, 100);
       maxLength(problems, `${path}.value`, c.value, 4000);
       if (c.style !== 1 && c.style !== 2) problems.push({ path: `${path}.style`, code: 'BASE_TYPE_CHOICES', message: 'Value must be one of (1, 2).' });
+      for (const [key, min] of [['min_length', 0], ['max_length', 1]] as const) {
+        const n = c[key];
+        if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 4000)) {
+          problems.push({ path: `${path}.${key}`, code: 'NUMBER_TYPE_MAX', message: `int value should be between ${min} and 4000.` });
+        }
+      }
+      if (typeof c.min_length === 'number' && typeof c.max_length === 'number' && c.min_length > c.max_length) {
+        problems.push({ path: `${path}.min_length`, code: 'NUMBER_TYPE_MAX', message: `int value should be less than or equal to ${c.max_length}.` });
+      }
+    } else if (c.type === 3 || (typeof c.type === 'number' && c.type >= 5 && c.type <= 8)) {
+      validateSelect(problems, path, c);
     }
   };
   comps.forEach((c: unknown, i) => {
@@ -189,7 +233,9 @@ export function validateModal(data: unknown): void {
       maxLength(problems, `${path}.description`, c.description, 100);
       if (isObject(c.component)) checkInput(`${path}.component`, c.component);
       else problems.push({ path: `${path}.component`, code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
-    } else if (c.type !== 10) {
+    } else if (c.type === 10) {
+      maxLength(problems, `${path}.content`, c.content, 4000, 1);
+    } else {
       problems.push({ path: `${path}.type`, code: 'UNION_TYPE_CHOICES', message: 'Value of field "type" must be one of (1, 10, 18).' });
     }
   });
@@ -224,9 +270,39 @@ function validateOptions(problems: FieldProblem[], path: string, options: unknow
     if (Array.isArray(o.choices)) {
       if (o.choices.length > 25) problems.push({ path: `${at}.choices`, code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' });
       if (o.autocomplete === true) problems.push({ path: `${at}.autocomplete`, code: 'AUTOCOMPLETE_AND_CHOICES', message: 'Autocomplete cannot be set with choices' });
+      o.choices.forEach((c: unknown, k) => {
+        if (!isObject(c)) return;
+        maxLength(problems, `${at}.choices.${k}.name`, c.name, 100, 1);
+        if (typeof c.value === 'string') maxLength(problems, `${at}.choices.${k}.value`, c.value, 100, 1);
+      });
     }
+    optionBounds(problems, at, o);
     if (o.type === 1 || o.type === 2) validateOptions(problems, `${at}.options`, o.options);
   });
+}
+
+/** min/max of string lengths (0-6000) and of numbers (min no greater than max). */
+function optionBounds(problems: FieldProblem[], at: string, o: Json): void {
+  for (const [key, min] of [['min_length', 0], ['max_length', 1]] as const) {
+    const n = o[key];
+    if (n === undefined) continue;
+    if (o.type !== 3) problems.push({ path: `${at}.${key}`, code: 'APPLICATION_COMMAND_OPTION_LENGTH_INVALID_TYPE', message: 'Only string options may have a length' });
+    else if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 6000) {
+      problems.push({ path: `${at}.${key}`, code: 'NUMBER_TYPE_MAX', message: `int value should be between ${min} and 6000.` });
+    }
+  }
+  for (const key of ['min_value', 'max_value'] as const) {
+    const n = o[key];
+    if (n === undefined) continue;
+    if (o.type !== 4 && o.type !== 10) problems.push({ path: `${at}.${key}`, code: 'APPLICATION_COMMAND_OPTION_VALUE_INVALID_TYPE', message: 'Only integer and number options may have a range' });
+    else if (typeof n !== 'number' || !Number.isFinite(n)) problems.push({ path: `${at}.${key}`, code: 'NUMBER_TYPE_COERCE', message: `Value "${String(n)}" is not a number.` });
+  }
+  const pairs = [['min_length', 'max_length'], ['min_value', 'max_value']] as const;
+  for (const [lo, hi] of pairs) {
+    if (typeof o[lo] === 'number' && typeof o[hi] === 'number' && (o[lo] as number) > (o[hi] as number)) {
+      problems.push({ path: `${at}.${lo}`, code: 'NUMBER_TYPE_MAX', message: `${lo} must be less than or equal to ${hi}.` });
+    }
+  }
 }
 
 /** One command of a PUT/POST to the commands routes (`path` prefixes the error paths, e.g. `0`). */

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UserActionError } from '../errors.ts';
+import { codePointLength } from '../validate.ts';
 import { Permission } from '../permissions.ts';
 import { wireChannel, wireMember, wireUser } from '../payloads.ts';
 import type { SnowflakeGenerator } from '../snowflake.ts';
@@ -241,8 +242,9 @@ function submittedComponents(opened: OpenedModal, fields: Record<string, string 
       const value = Array.isArray(given) ? given.join(',') : (given ?? '');
       const name = `field "${customId}" of modal "${opened.modal.custom_id}"`;
       if (c.required !== false && value === '') throw new UserActionError(`${name} is required`);
-      if (typeof c.min_length === 'number' && value !== '' && value.length < c.min_length) throw new UserActionError(`${name} needs at least ${c.min_length} characters`);
-      if (typeof c.max_length === 'number' && value.length > c.max_length) throw new UserActionError(`${name} allows at most ${c.max_length} characters`);
+      const length = codePointLength(value);
+      if (typeof c.min_length === 'number' && value !== '' && length < c.min_length) throw new UserActionError(`${name} needs at least ${c.min_length} characters`);
+      if (typeof c.max_length === 'number' && length > c.max_length) throw new UserActionError(`${name} allows at most ${c.max_length} characters`);
       return { type: 4, id, custom_id: customId, value };
     }
     const values = given === undefined ? [] : Array.isArray(given) ? given : [given];

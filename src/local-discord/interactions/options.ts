@@ -4,6 +4,7 @@
  * `resolved` users, members, channels and roles that user, channel, role and mentionable options need.
  */
 import { UserActionError } from '../errors.ts';
+import { codePointLength } from '../validate.ts';
 import { wireChannel, wireMember, wireRole, wireUser } from '../payloads.ts';
 import type { GuildState, Store } from '../store.ts';
 import type { SlashOptionInput } from '../types.ts';
@@ -100,9 +101,11 @@ function coerce(input: SlashOptionInput, type: number, def: OptionDef | undefine
       else throw new UserActionError(`${label} must be true or false`);
       break;
     case OptionType.String: {
+      // Discord's client counts code points, as its API does: 500 emoji fit a max_length of 500.
       const s = String(raw);
-      if (def?.min_length !== undefined && s.length < def.min_length) throw new UserActionError(`${label} must be at least ${def.min_length} characters`);
-      if (def?.max_length !== undefined && s.length > def.max_length) throw new UserActionError(`${label} must be at most ${def.max_length} characters`);
+      const length = codePointLength(s);
+      if (def?.min_length !== undefined && length < def.min_length) throw new UserActionError(`${label} must be at least ${def.min_length} characters`);
+      if (def?.max_length !== undefined && length > def.max_length) throw new UserActionError(`${label} must be at most ${def.max_length} characters`);
       value = s;
       break;
     }
