@@ -11,7 +11,8 @@ import { CustomIds } from '../src/bot/customIds.ts';
 import { DEFAULT_GUILD_SETTINGS, findBlocked, parseGuildSettings } from '../src/bot/GuildSettings.ts';
 import { describeError } from '../src/bot/log.ts';
 import type { PendingReply } from '../src/bot/PendingReplies.ts';
-import { progressBar, safePrompt, truncate } from '../src/bot/replies/text.ts';
+import { fitText } from '../src/bot/replies/fit.ts';
+import { progressBar, safePrompt } from '../src/bot/replies/text.ts';
 import { artifactFileName, progressView, queuedView, resultEmbed } from '../src/bot/replies/views.ts';
 import { checkOptions, checkPrompt, InputError } from '../src/bot/validation.ts';
 import { commandPayloads } from '../src/commands/index.ts';
@@ -55,8 +56,8 @@ describe('text safety', () => {
     assert.ok(out.endsWith('…'));
     assert.ok(!out.slice(0, -1).endsWith('\\') || out.slice(0, -1).endsWith('\\*'), 'no dangling backslash');
     const emoji = '😀'.repeat(50);
-    assert.equal(Array.from(truncate(emoji, 10)).length, 10);
-    assert.ok(!truncate(emoji, 10).includes('\ufffd'));
+    assert.equal(fitText(emoji, 10), '😀'.repeat(4) + '…', 'ten UTF-16 units: four emoji and the ellipsis');
+    assert.ok(!fitText(emoji, 10).includes('\ufffd'));
   });
 
   it('draws a progress bar', () => {
@@ -81,7 +82,7 @@ describe('input validation', () => {
   it('refuses empty, over-long and blocked prompts with what to do', () => {
     assert.throws(() => checkPrompt('   ', 'prompt', limits, guild), (e: Error) => e instanceof InputError && /empty/.test(e.message));
     assert.throws(() => checkPrompt('a'.repeat(limits.maxPromptChars + 1), 'prompt', limits, guild), /keep it to 500/);
-    assert.throws(() => checkPrompt('so much GORE here', 'prompt', limits, guild), /"gore"/);
+    assert.throws(() => checkPrompt('so much GORE here', 'prompt', limits, guild), /“gore”/);
     assert.throws(() => checkPrompt('a Bad  Word!', 'prompt', limits, guild), /bad word/);
     assert.equal(checkPrompt('  gorey   cat ', 'prompt', limits, guild), 'gorey cat');
     assert.equal(findBlocked('goregeous', ['gore']), undefined);
@@ -166,7 +167,7 @@ describe('views', () => {
 
 describe('commands and config', () => {
   it('defines the seven commands within Discord limits', () => {
-    const payloads = commandPayloads();
+    const payloads = commandPayloads(limits);
     assert.deepEqual(payloads.map((c) => c.name), ['morph', 'grid', 'loop', 'walk', 'queue', 'cancel', 'settings']);
     for (const command of payloads) {
       assert.ok((command.options?.length ?? 0) <= 25);

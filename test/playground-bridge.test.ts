@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { registerCommands } from '../src/cli/register-commands.ts';
 import { commandPayloads } from '../src/commands/index.ts';
+import { DEFAULT_JOBS_CONFIG } from '../src/jobs/index.ts';
 import { LocalDiscord } from '../src/local-discord/index.ts';
 import { PlaygroundBridge } from '../src/playground/bridge.ts';
 import { PLAYGROUND_BOT, PLAYGROUND_CHANNELS, PLAYGROUND_GUILD_ID, PLAYGROUND_MEMBERS, playgroundGuild } from '../src/playground/seed.ts';
@@ -30,7 +31,7 @@ before(async () => {
   });
   bridge.attach(discord);
   base = discord.baseUrl;
-  await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: PLAYGROUND_BOT.id }, PLAYGROUND_GUILD_ID);
+  await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: PLAYGROUND_BOT.id }, DEFAULT_JOBS_CONFIG.limits, PLAYGROUND_GUILD_ID);
 });
 
 after(async () => {
@@ -133,7 +134,7 @@ describe('the playground server', () => {
 
     const tooMany = await post('slash', { userId: PLAYGROUND_MEMBERS.bob, channelId: PLAYGROUND_CHANNELS.general, name: 'morph', options: [{ name: 'from', value: 'x' }, { name: 'frames', value: 1000 }] });
     assert.equal(tooMany.status, 400);
-    assert.match(tooMany.body.error!, /at most 120/);
+    assert.match(tooMany.body.error!, /at most 60/);
     const unknown = await post('slash', { userId: PLAYGROUND_MEMBERS.bob, channelId: PLAYGROUND_CHANNELS.general, name: 'nope' });
     assert.match(unknown.body.error!, /not registered/);
     const stranger = await post('slash', { userId: '999', channelId: PLAYGROUND_CHANNELS.general, name: 'queue' });
@@ -199,7 +200,7 @@ describe('the playground server', () => {
 });
 
 describe('the message box', () => {
-  const commands: CommandDefinition[] = commandPayloads().map((c) => ({ ...(c as unknown as CommandDefinition), type: 1 }));
+  const commands: CommandDefinition[] = commandPayloads(DEFAULT_JOBS_CONFIG.limits).map((c) => ({ ...(c as unknown as CommandDefinition), type: 1 }));
   const ctx = {
     channels: [
       { id: PLAYGROUND_CHANNELS.general, name: 'general', type: 0 },
@@ -224,7 +225,7 @@ describe('the message box', () => {
     assert.deepEqual(typing.suggestions!.map((s) => s.insert), ['to:']);
 
     const frames = commands.find((c) => c.name === 'morph')!.options!.find((o) => o.name === 'frames')!;
-    assert.equal(optionHint(frames), 'whole number, 2–120');
+    assert.equal(optionHint(frames), 'whole number, 2–60');
     const action = commands.find((c) => c.name === 'settings')!.options!.find((o) => o.name === 'channels')!.options!.find((o) => o.name === 'action')!;
     assert.equal(optionHint(action), 'one of: allow, disallow, clear');
 
@@ -261,7 +262,7 @@ describe('the message box', () => {
 
     const fails: [string, RegExp][] = [
       ['/morph to:a blue square', /from is required/],
-      ['/morph from:x frames:200', /frames must be at most 120/],
+      ['/morph from:x frames:200', /frames must be at most 60/],
       ['/morph from:x frames:2.5', /frames must be a whole number/],
       ['/morph from:x from:y', /from is given twice/],
       ['/grid vary_latents:maybe', /true or false/],

@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { promptLength } from '../jobs/index.ts';
 
 export interface GuildSettings {
   /** Frames of a morph / walk / loop. */
@@ -66,7 +67,8 @@ const schema = z.object({
     .catch(DEFAULT_GUILD_SETTINGS.outputBudgetBytes),
   defaultFps: z.number().min(SETTINGS_BOUNDS.defaultFps.min).max(SETTINGS_BOUNDS.defaultFps.max).catch(DEFAULT_GUILD_SETTINGS.defaultFps),
   blocklist: z.array(z.string().min(1).max(SETTINGS_BOUNDS.blocklistWordChars)).max(SETTINGS_BOUNDS.blocklistWords).catch([]),
-  negativePrompt: z.string().max(SETTINGS_BOUNDS.negativeChars).catch(''),
+  // Code points, as Discord's client counted them when the admin typed it.
+  negativePrompt: z.string().refine((s) => promptLength(s) <= SETTINGS_BOUNDS.negativeChars).catch(''),
 });
 
 export function parseGuildSettings(value: unknown): GuildSettings {

@@ -25,6 +25,7 @@ import { INTERACTION_TOKEN_TTL_MS } from './config.ts';
 import { MiB, type GuildSettings } from './GuildSettings.ts';
 import { describeError } from './log.ts';
 import type { PendingReply } from './PendingReplies.ts';
+import { fitText, LIMITS } from './replies/fit.ts';
 import { userMention } from './replies/text.ts';
 import { NO_MENTIONS, queuedView } from './replies/views.ts';
 import type { BotServices } from './types.ts';
@@ -60,7 +61,7 @@ export class RenderService {
 
   /** Ephemeral answer to an interaction that has not been acknowledged yet (or a follow-up if it has). */
   async tell(interaction: RepliableInteraction, content: string): Promise<void> {
-    const payload = { content, flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
+    const payload = { content: fitText(content, LIMITS.content), flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
     if (interaction.deferred || interaction.replied) await interaction.followUp(payload);
     else await interaction.reply(payload);
   }
@@ -154,7 +155,7 @@ export class RenderService {
       await this.bot.pending.remove(jobId).catch(() => undefined);
       this.bot.messages.forget(jobId);
       await interaction.deleteReply().catch(() => undefined);
-      await interaction.followUp({ content: `⚠️ ${refused}`, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+      await interaction.followUp({ content: fitText(`⚠️ ${refused}`, LIMITS.content), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
     }
   }
 

@@ -10,12 +10,13 @@ import { COMMANDS } from '../commands/index.ts';
 import { describeError } from './log.ts';
 import type { BotContext, SlashCommand } from './types.ts';
 import { InputError } from './validation.ts';
+import { fitText, LIMITS } from './replies/fit.ts';
 import { NO_MENTIONS } from './replies/views.ts';
 
 const TAMPERED = 'That button is not one I recognise (it may have been altered, or belong to another bot). Use the slash command again.';
 
 export class InteractionRouter {
-  private readonly commands = new Map<string, SlashCommand>(COMMANDS.map((command) => [command.data.name, command]));
+  private readonly commands = new Map<string, SlashCommand>(COMMANDS.map((command) => [command.name, command]));
 
   constructor(private readonly bot: BotContext) {}
 
@@ -45,7 +46,7 @@ export class InteractionRouter {
       if (interaction.isRepliable()) {
         const content =
           error instanceof InputError ? `⚠️ ${error.message}` : 'Something went wrong on my side and nothing was changed; please try again in a moment.';
-        const payload = { content, flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
+        const payload = { content: fitText(content, LIMITS.content), flags: MessageFlags.Ephemeral as const, allowedMentions: NO_MENTIONS };
         try {
           if (interaction.deferred || interaction.replied) await interaction.followUp(payload);
           else await interaction.reply(payload);
@@ -88,7 +89,7 @@ export class InteractionRouter {
   private async onCancel(interaction: ButtonInteraction, jobId: string): Promise<void> {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const answer = await this.bot.render.cancel(interaction, jobId);
-    await interaction.editReply({ content: answer, allowedMentions: NO_MENTIONS });
+    await interaction.editReply({ content: fitText(answer, LIMITS.content), allowedMentions: NO_MENTIONS });
   }
 
   private async onDelete(interaction: ButtonInteraction, jobId: string): Promise<void> {

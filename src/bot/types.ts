@@ -3,7 +3,7 @@
  * process-global; a restarted bot builds a new set over the same Redis.
  */
 import type { ChatInputCommandInteraction, Client, RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
-import type { JobProducer } from '../jobs/index.ts';
+import type { JobLimits, JobProducer } from '../jobs/index.ts';
 import type { BoardStore } from './boards/BoardStore.ts';
 import type { BotConfig } from './config.ts';
 import type { CustomIds } from './customIds.ts';
@@ -40,7 +40,9 @@ export interface BotServices {
 
 /** One slash command: its registration data and its handler. Commands validate and queue; they never render. */
 export interface SlashCommand {
-  data: { name: string; toJSON(): RESTPostAPIChatInputApplicationCommandsJSONBody };
+  name: string;
+  /** What is registered with Discord; option bounds come from the limits the bot enforces. */
+  definition(limits: JobLimits): RESTPostAPIChatInputApplicationCommandsJSONBody;
   execute(interaction: ChatInputCommandInteraction, bot: BotContext): Promise<void>;
 }
 

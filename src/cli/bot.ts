@@ -83,16 +83,21 @@ export async function runBotCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Registers the slash commands (a replace of the whole set, so it is safe on every start). */
+/**
+ * Brings the registered slash commands in line with this configuration's limits: compared with Discord's copy
+ * on every start, replaced (as a whole set) only when they differ, e.g. after LATENTWALK_MAX_FRAMES changed.
+ */
 async function registerAtStart(config: BotConfig, scope: RegisterScope, log: Logger): Promise<void> {
   if (scope.scope === 'off') return;
   const guildId = scope.scope === 'guild' ? scope.guildId : undefined;
   try {
-    const result = await registerCommands({ token: config.token, apiUrl: config.apiUrl, applicationId: config.applicationId }, guildId);
-    log.info(`registered ${result.names.length} slash commands ${guildId ? `in guild ${guildId}` : 'globally (Discord may take a while to show changes)'}`, {
-      applicationId: result.applicationId,
-      guildId,
-    });
+    const result = await registerCommands({ token: config.token, apiUrl: config.apiUrl, applicationId: config.applicationId }, config.jobs.limits, guildId);
+    const where = guildId ? `in guild ${guildId}` : 'globally';
+    const what =
+      result.changed.length === 0
+        ? `the ${result.names.length} slash commands ${where} are up to date`
+        : `registered ${result.names.length} slash commands ${where}${guildId ? '' : ' (Discord may take a while to show changes)'}; changed: ${result.changed.map((n) => `/${n}`).join(' ')}`;
+    log.info(what, { applicationId: result.applicationId, guildId });
   } catch (error) {
     const status = (error as { status?: unknown }).status;
     throw new Error(

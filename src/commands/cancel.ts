@@ -3,6 +3,7 @@
  * Messages may cancel any job in the server; contributors may cancel the jobs they wrote prompts for.
  */
 import { InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { fitText, LIMITS } from '../bot/replies/fit.ts';
 import { NO_MENTIONS } from '../bot/replies/views.ts';
 import type { SlashCommand } from '../bot/types.ts';
 
@@ -17,7 +18,8 @@ const data = new SlashCommandBuilder()
 const JOB_ID = /^[A-Za-z0-9_.-]{1,100}$/;
 
 export const cancel = {
-  data,
+  name: 'cancel',
+  definition: () => data.toJSON(),
   async execute(interaction, bot) {
     if (!interaction.inGuild()) {
       await bot.render.tell(interaction, 'Jobs belong to a server: use /cancel in the server channel where you started the job.');
@@ -41,6 +43,6 @@ export const cancel = {
       }
     }
     const answer = await bot.render.cancel(interaction, jobId);
-    await interaction.editReply({ content: answer, allowedMentions: NO_MENTIONS });
+    await interaction.editReply({ content: fitText(answer, LIMITS.content), allowedMentions: NO_MENTIONS });
   },
 } satisfies SlashCommand;

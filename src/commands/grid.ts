@@ -6,22 +6,27 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import type { SlashCommand } from '../bot/types.ts';
 import { checkOptions, checkPrompt } from '../bot/validation.ts';
-import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions } from './options.ts';
+import type { JobLimits } from '../jobs/index.ts';
+import { addRenderOptions, answeringInputErrors, promptOption, readRenderOptions } from './options.ts';
 
 const CORNERS = ['top-left', 'top-right', 'bottom-left', 'bottom-right'];
 
-const data = new SlashCommandBuilder()
-  .setName('grid')
-  .setDescription('A grid blending four prompts at its corners; leave corners empty for others to fill')
-  .setContexts(InteractionContextType.Guild);
-CORNERS.forEach((corner, index) => {
-  data.addStringOption((o) => o.setName(`p${index + 1}`).setDescription(`The ${corner} prompt`).setMaxLength(PROMPT_OPTION_MAX));
-});
-addRenderOptions(data, ['grid_size', 'vary_latents', 'seed', 'steps', 'guidance', 'size']);
-data.addBooleanOption((o) => o.setName('allow_multiple').setDescription('Let one member fill more than one corner'));
+function definition(limits: JobLimits) {
+  const data = new SlashCommandBuilder()
+    .setName('grid')
+    .setDescription('A grid blending four prompts at its corners; leave corners empty for others to fill')
+    .setContexts(InteractionContextType.Guild);
+  CORNERS.forEach((corner, index) => {
+    data.addStringOption((o) => promptOption(o, `p${index + 1}`, `The ${corner} prompt`, limits));
+  });
+  addRenderOptions(data, ['grid_size', 'vary_latents', 'seed', 'steps', 'guidance', 'size'], limits);
+  data.addBooleanOption((o) => o.setName('allow_multiple').setDescription('Let one member fill more than one corner'));
+  return data.toJSON();
+}
 
 export const grid = {
-  data,
+  name: 'grid',
+  definition,
   async execute(interaction, bot) {
     await answeringInputErrors(interaction, bot, async () => {
       const guild = await bot.render.preflight(interaction);

@@ -1,5 +1,7 @@
 /** Every slash command, in the order they are registered. */
+import type { RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 import type { SlashCommand } from '../bot/types.ts';
+import type { JobLimits } from '../jobs/index.ts';
 import { cancel } from './cancel.ts';
 import { grid } from './grid.ts';
 import { loop } from './loop.ts';
@@ -10,6 +12,7 @@ import { walk } from './walk.ts';
 
 export const COMMANDS: readonly SlashCommand[] = [morph, grid, loop, walk, queue, cancel, settings];
 
-export function commandPayloads() {
-  return COMMANDS.map((command) => command.data.toJSON());
+/** The definitions to register, with the option bounds of these limits (the bot's configured ones). */
+export function commandPayloads(limits: JobLimits): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  return COMMANDS.map((command) => command.definition(limits));
 }

@@ -5,18 +5,23 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import type { SlashCommand } from '../bot/types.ts';
 import { checkOptions, checkPrompt } from '../bot/validation.ts';
-import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions } from './options.ts';
+import type { JobLimits } from '../jobs/index.ts';
+import { addRenderOptions, answeringInputErrors, promptOption, readRenderOptions } from './options.ts';
 
-const data = new SlashCommandBuilder()
-  .setName('morph')
-  .setDescription('Morph from one prompt to another; leave "to" empty and someone else picks the destination')
-  .setContexts(InteractionContextType.Guild)
-  .addStringOption((o) => o.setName('from').setDescription('Where the morph starts').setRequired(true).setMaxLength(PROMPT_OPTION_MAX))
-  .addStringOption((o) => o.setName('to').setDescription('Where it ends (empty: let the channel decide)').setMaxLength(PROMPT_OPTION_MAX));
-addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size']);
+function definition(limits: JobLimits) {
+  const data = new SlashCommandBuilder()
+    .setName('morph')
+    .setDescription('Morph from one prompt to another; leave "to" empty and someone else picks the destination')
+    .setContexts(InteractionContextType.Guild)
+    .addStringOption((o) => promptOption(o, 'from', 'Where the morph starts', limits).setRequired(true))
+    .addStringOption((o) => promptOption(o, 'to', 'Where it ends (empty: let the channel decide)', limits));
+  addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size'], limits);
+  return data.toJSON();
+}
 
 export const morph = {
-  data,
+  name: 'morph',
+  definition,
   async execute(interaction, bot) {
     await answeringInputErrors(interaction, bot, async () => {
       const guild = await bot.render.preflight(interaction);

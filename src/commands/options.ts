@@ -1,47 +1,57 @@
 /**
- * Options shared by the render commands, their registration bounds (Discord enforces these in the client) and
- * reading them back. The tighter, per-guild limits are checked by the bot (validation.ts) with a message.
+ * Options shared by the render commands, their registration bounds and reading them back. The bounds come
+ * from the limits the bot enforces (validation.ts renderOptionBounds), so Discord's client refuses an
+ * out-of-range value before the bot sees it; the tighter, per-guild limits are checked by the bot with a
+ * message.
  */
-import type { ChatInputCommandInteraction, SlashCommandOptionsOnlyBuilder } from 'discord.js';
-import { MAX_SEED, type RenderOptions } from '../bot/validation.ts';
-import { InputError } from '../bot/validation.ts';
+import type { ChatInputCommandInteraction, SlashCommandOptionsOnlyBuilder, SlashCommandStringOption } from 'discord.js';
 import type { BotContext } from '../bot/types.ts';
-
-/** Discord's own cap on string options; the job layer's prompt limit is checked with a message. */
-export const PROMPT_OPTION_MAX = 1000;
+import { InputError, renderOptionBounds, type RenderOptions } from '../bot/validation.ts';
+import type { JobLimits } from '../jobs/index.ts';
 
 export type RenderOptionName = 'frames' | 'seed' | 'steps' | 'guidance' | 'fps' | 'size' | 'grid_size' | 'vary_latents' | 'step_size';
 
+/** A prompt option: at most as long as the bot accepts (code points, as Discord counts). */
+export function promptOption(o: SlashCommandStringOption, name: string, description: string, limits: JobLimits): SlashCommandStringOption {
+  const { min, max } = renderOptionBounds(limits).promptChars;
+  return o.setName(name).setDescription(description).setMinLength(min).setMaxLength(max);
+}
+
 /** Adds the named options (in this order) to a command. */
-export function addRenderOptions(builder: SlashCommandOptionsOnlyBuilder, names: readonly RenderOptionName[]): void {
+export function addRenderOptions(builder: SlashCommandOptionsOnlyBuilder, names: readonly RenderOptionName[], limits: JobLimits): void {
+  const b = renderOptionBounds(limits);
   for (const name of names) {
     switch (name) {
       case 'frames':
-        builder.addIntegerOption((o) => o.setName('frames').setDescription('Frames to render (the server sets the maximum)').setMinValue(2).setMaxValue(120));
+        builder.addIntegerOption((o) => o.setName('frames').setDescription('Frames to render (the server may allow fewer)').setMinValue(b.frames.min).setMaxValue(b.frames.max));
         break;
       case 'seed':
-        builder.addIntegerOption((o) => o.setName('seed').setDescription('Noise seed; the same seed renders the same picture').setMinValue(0).setMaxValue(MAX_SEED));
+        builder.addIntegerOption((o) => o.setName('seed').setDescription('Noise seed; the same seed renders the same picture').setMinValue(b.seed.min).setMaxValue(b.seed.max));
         break;
       case 'steps':
-        builder.addIntegerOption((o) => o.setName('steps').setDescription('Denoising steps (more is slower and finer)').setMinValue(1).setMaxValue(200));
+        builder.addIntegerOption((o) => o.setName('steps').setDescription('Denoising steps (more is slower and finer)').setMinValue(b.steps.min).setMaxValue(b.steps.max));
         break;
       case 'guidance':
-        builder.addNumberOption((o) => o.setName('guidance').setDescription('How strongly to follow the prompt (0-30)').setMinValue(0).setMaxValue(30));
+        builder.addNumberOption((o) =>
+          o.setName('guidance').setDescription(`How strongly to follow the prompt (${b.guidance.min}-${b.guidance.max})`).setMinValue(b.guidance.min).setMaxValue(b.guidance.max),
+        );
         break;
       case 'fps':
-        builder.addNumberOption((o) => o.setName('fps').setDescription('Playback speed in frames per second').setMinValue(1).setMaxValue(50));
+        builder.addNumberOption((o) => o.setName('fps').setDescription('Playback speed in frames per second').setMinValue(b.fps.min).setMaxValue(b.fps.max));
         break;
       case 'size':
-        builder.addIntegerOption((o) => o.setName('size').setDescription('Width and height in pixels (a multiple of 16)').setMinValue(16).setMaxValue(2048));
+        builder.addIntegerOption((o) => o.setName('size').setDescription('Width and height in pixels (a multiple of 16)').setMinValue(b.size.min).setMaxValue(b.size.max));
         break;
       case 'grid_size':
-        builder.addIntegerOption((o) => o.setName('grid_size').setDescription('Cells per side of the grid').setMinValue(2).setMaxValue(16));
+        builder.addIntegerOption((o) => o.setName('grid_size').setDescription('Cells per side of the grid').setMinValue(b.gridSize.min).setMaxValue(b.gridSize.max));
         break;
       case 'vary_latents':
         builder.addBooleanOption((o) => o.setName('vary_latents').setDescription('Give every cell its own noise too'));
         break;
       case 'step_size':
-        builder.addNumberOption((o) => o.setName('step_size').setDescription('How far each frame moves (-1 to 1)').setMinValue(-1).setMaxValue(1));
+        builder.addNumberOption((o) =>
+          o.setName('step_size').setDescription(`How far each frame moves (${b.stepSize.min} to ${b.stepSize.max})`).setMinValue(b.stepSize.min).setMaxValue(b.stepSize.max),
+        );
         break;
     }
   }

@@ -10,7 +10,8 @@ const data = new SlashCommandBuilder()
   .setContexts(InteractionContextType.Guild);
 
 export const queue = {
-  data,
+  name: 'queue',
+  definition: () => data.toJSON(),
   async execute(interaction, bot) {
     if (!interaction.inGuild()) {
       await bot.render.tell(interaction, 'The queue is per server: use /queue in a server channel.');

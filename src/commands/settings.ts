@@ -7,65 +7,88 @@
  */
 import { ChannelType, InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { MiB, SETTINGS_BOUNDS, type GuildSettings } from '../bot/GuildSettings.ts';
+import { fitPieces, fitText, LIMITS } from '../bot/replies/fit.ts';
 import { formatBytes, safePrompt } from '../bot/replies/text.ts';
 import { NO_MENTIONS } from '../bot/replies/views.ts';
 import type { BotContext, SlashCommand } from '../bot/types.ts';
+import { renderOptionBounds } from '../bot/validation.ts';
+import { hasVisibleCharacter, normalizePrompt, promptLength, type JobLimits } from '../jobs/index.ts';
 
 const B = SETTINGS_BOUNDS;
 
-const data = new SlashCommandBuilder()
-  .setName('settings')
-  .setDescription("This server's render limits (Manage Server only)")
-  .setContexts(InteractionContextType.Guild)
-  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
-  .addSubcommand((s) => s.setName('show').setDescription('Show the current settings'))
-  .addSubcommand((s) =>
-    s
-      .setName('limits')
-      .setDescription('Frames, queue and size limits')
-      .addIntegerOption((o) => o.setName('max_frames').setDescription('Most frames per animation').setMinValue(B.maxFrames.min).setMaxValue(B.maxFrames.max))
-      .addIntegerOption((o) =>
-        o.setName('max_queued_per_member').setDescription('Jobs one member may have queued at once').setMinValue(B.maxQueuedPerMember.min).setMaxValue(B.maxQueuedPerMember.max),
-      )
-      .addIntegerOption((o) => o.setName('output_mib').setDescription('Output file budget in MiB').setMinValue(B.outputBudgetMiB.min).setMaxValue(B.outputBudgetMiB.max))
-      .addNumberOption((o) => o.setName('default_fps').setDescription('Playback speed when none is given').setMinValue(B.defaultFps.min).setMaxValue(B.defaultFps.max)),
-  )
-  .addSubcommand((s) =>
-    s
-      .setName('channels')
-      .setDescription('Where the render commands may be used')
-      .addStringOption((o) =>
-        o
-          .setName('action')
-          .setDescription('allow or disallow a channel, or clear the list (everywhere)')
-          .setRequired(true)
-          .addChoices({ name: 'allow', value: 'allow' }, { name: 'disallow', value: 'disallow' }, { name: 'clear', value: 'clear' }),
-      )
-      .addChannelOption((o) => o.setName('channel').setDescription('The channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)),
-  )
-  .addSubcommand((s) =>
-    s
-      .setName('blocklist')
-      .setDescription('Words a prompt may not contain')
-      .addStringOption((o) =>
-        o
-          .setName('action')
-          .setDescription('add or remove words, or clear the list')
-          .setRequired(true)
-          .addChoices({ name: 'add', value: 'add' }, { name: 'remove', value: 'remove' }, { name: 'clear', value: 'clear' }),
-      )
-      .addStringOption((o) => o.setName('words').setDescription('Comma-separated words or phrases').setMaxLength(1000)),
-  )
-  .addSubcommand((s) =>
-    s
-      .setName('negative')
-      .setDescription('A negative prompt applied to every render here (empty to remove)')
-      .addStringOption((o) => o.setName('prompt').setDescription('What renders should avoid').setMaxLength(B.negativeChars)),
-  )
-  .addSubcommand((s) => s.setName('reset').setDescription('Back to the defaults'));
+/**
+ * The bounds of /settings' options: what the store accepts, narrowed to what the bot can honour (a server
+ * limit above the bot's own would change nothing; a negative prompt longer than a prompt would be refused).
+ */
+export function settingsOptionBounds(limits: JobLimits) {
+  const render = renderOptionBounds(limits);
+  return {
+    maxFrames: { min: B.maxFrames.min, max: Math.max(B.maxFrames.min, Math.min(B.maxFrames.max, render.frames.max)) },
+    maxQueuedPerMember: B.maxQueuedPerMember,
+    outputBudgetMiB: { min: B.outputBudgetMiB.min, max: Math.max(B.outputBudgetMiB.min, Math.min(B.outputBudgetMiB.max, Math.floor(limits.maxArtifactBytes / MiB))) },
+    defaultFps: { min: Math.max(B.defaultFps.min, render.fps.min), max: Math.min(B.defaultFps.max, render.fps.max) },
+    negativeChars: Math.min(B.negativeChars, limits.maxPromptChars),
+  };
+}
+
+function definition(limits: JobLimits) {
+  const b = settingsOptionBounds(limits);
+  return new SlashCommandBuilder()
+    .setName('settings')
+    .setDescription("This server's render limits (Manage Server only)")
+    .setContexts(InteractionContextType.Guild)
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+    .addSubcommand((s) => s.setName('show').setDescription('Show the current settings'))
+    .addSubcommand((s) =>
+      s
+        .setName('limits')
+        .setDescription('Frames, queue and size limits')
+        .addIntegerOption((o) => o.setName('max_frames').setDescription('Most frames per animation').setMinValue(b.maxFrames.min).setMaxValue(b.maxFrames.max))
+        .addIntegerOption((o) =>
+          o.setName('max_queued_per_member').setDescription('Jobs one member may have queued at once').setMinValue(b.maxQueuedPerMember.min).setMaxValue(b.maxQueuedPerMember.max),
+        )
+        .addIntegerOption((o) => o.setName('output_mib').setDescription('Output file budget in MiB').setMinValue(b.outputBudgetMiB.min).setMaxValue(b.outputBudgetMiB.max))
+        .addNumberOption((o) => o.setName('default_fps').setDescription('Playback speed when none is given').setMinValue(b.defaultFps.min).setMaxValue(b.defaultFps.max)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('channels')
+        .setDescription('Where the render commands may be used')
+        .addStringOption((o) =>
+          o
+            .setName('action')
+            .setDescription('allow or disallow a channel, or clear the list (everywhere)')
+            .setRequired(true)
+            .addChoices({ name: 'allow', value: 'allow' }, { name: 'disallow', value: 'disallow' }, { name: 'clear', value: 'clear' }),
+        )
+        .addChannelOption((o) => o.setName('channel').setDescription('The channel').addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('blocklist')
+        .setDescription('Words a prompt may not contain')
+        .addStringOption((o) =>
+          o
+            .setName('action')
+            .setDescription('add or remove words, or clear the list')
+            .setRequired(true)
+            .addChoices({ name: 'add', value: 'add' }, { name: 'remove', value: 'remove' }, { name: 'clear', value: 'clear' }),
+        )
+        .addStringOption((o) => o.setName('words').setDescription('Comma-separated words or phrases').setMaxLength(1000)),
+    )
+    .addSubcommand((s) =>
+      s
+        .setName('negative')
+        .setDescription('A negative prompt applied to every render here (empty to remove)')
+        .addStringOption((o) => o.setName('prompt').setDescription('What renders should avoid').setMaxLength(b.negativeChars)),
+    )
+    .addSubcommand((s) => s.setName('reset').setDescription('Back to the defaults'))
+    .toJSON();
+}
 
 export const settings = {
-  data,
+  name: 'settings',
+  definition,
   async execute(interaction, bot) {
     if (!interaction.inGuild()) {
       await bot.render.tell(interaction, 'Settings are per server: use /settings in a server.');
@@ -76,7 +99,7 @@ export const settings = {
       return;
     }
     const answer = await run(interaction, bot);
-    await interaction.reply({ content: answer, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+    await interaction.reply({ content: fitText(answer, LIMITS.content), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
   },
 } satisfies SlashCommand;
 
@@ -120,8 +143,8 @@ async function run(interaction: ChatInputCommandInteraction, bot: BotContext): P
       if (action === 'clear') return `Saved: no words are blocked.\n${describe(await store.update(guildId, (s) => ({ ...s, blocklist: [] })), bot)}`;
       const words = (interaction.options.getString('words') ?? '')
         .split(',')
-        .map((w) => w.trim().toLowerCase())
-        .filter((w) => w.length > 0);
+        .map((w) => normalizePrompt(w).toLowerCase())
+        .filter(hasVisibleCharacter);
       if (words.length === 0) return `List the words to ${action}, separated by commas.`;
       const tooLong = words.find((w) => w.length > B.blocklistWordChars);
       if (tooLong) return `"${safePrompt(tooLong, 80)}" is too long; keep each entry to ${B.blocklistWordChars} characters.`;
@@ -132,7 +155,11 @@ async function run(interaction: ChatInputCommandInteraction, bot: BotContext): P
       return `Saved.\n${describe(next, bot)}`;
     }
     case 'negative': {
-      const prompt = (interaction.options.getString('prompt') ?? '').replace(/\s+/g, ' ').trim();
+      // Only invisible characters (zero-width, bidi marks...) means no negative prompt, like an empty one.
+      const given = normalizePrompt(interaction.options.getString('prompt') ?? '');
+      const prompt = hasVisibleCharacter(given) ? given : '';
+      const max = settingsOptionBounds(bot.jobs.config.limits).negativeChars;
+      if (promptLength(prompt) > max) return `That negative prompt is ${promptLength(prompt)} characters; keep it to ${max}.`;
       const next = await store.update(guildId, (s) => ({ ...s, negativePrompt: prompt }));
       return `Saved.\n${describe(next, bot)}`;
     }
@@ -152,7 +179,8 @@ function describe(s: GuildSettings, bot: BotContext): string {
     `• Output budget: ${formatBytes(s.outputBudgetBytes)} (never above what Discord allows for the upload)`,
     `• Default fps: ${s.defaultFps}`,
     `• Channels: ${s.allowedChannels.length ? s.allowedChannels.map((id) => `<#${id}>`).join(', ') : 'everywhere'}`,
-    `• Blocked words: ${s.blocklist.length ? s.blocklist.map((w) => `“${safePrompt(w, 60)}”`).join(', ') : 'none'}`,
+    // A full blocklist (100 entries) alone would pass the 2000 of a message: it gets a share, whole entries only.
+    `• Blocked words: ${s.blocklist.length ? fitPieces(s.blocklist.map((w, i) => `${i ? ', ' : ''}“${safePrompt(w, 60)}”`), 900) : 'none'}`,
     `• Negative prompt: ${s.negativePrompt ? `“${safePrompt(s.negativePrompt, 300)}”` : 'none'}`,
   ].join('\n');
 }

@@ -2,7 +2,8 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import type { SlashCommand } from '../bot/types.ts';
 import { checkOptions, checkPrompt } from '../bot/validation.ts';
-import { addRenderOptions, answeringInputErrors, PROMPT_OPTION_MAX, readRenderOptions, type RenderOptionName } from './options.ts';
+import type { JobLimits } from '../jobs/index.ts';
+import { addRenderOptions, answeringInputErrors, promptOption, readRenderOptions, type RenderOptionName } from './options.ts';
 
 export interface SinglePromptCommandSpec {
   kind: 'loop' | 'walk';
@@ -12,14 +13,18 @@ export interface SinglePromptCommandSpec {
 }
 
 export function singlePromptCommand(spec: SinglePromptCommandSpec): SlashCommand {
-  const data = new SlashCommandBuilder()
-    .setName(spec.kind)
-    .setDescription(spec.description)
-    .setContexts(InteractionContextType.Guild)
-    .addStringOption((o) => o.setName('prompt').setDescription(spec.promptDescription).setRequired(true).setMaxLength(PROMPT_OPTION_MAX));
-  addRenderOptions(data, spec.options);
+  const definition = (limits: JobLimits) => {
+    const data = new SlashCommandBuilder()
+      .setName(spec.kind)
+      .setDescription(spec.description)
+      .setContexts(InteractionContextType.Guild)
+      .addStringOption((o) => promptOption(o, 'prompt', spec.promptDescription, limits).setRequired(true));
+    addRenderOptions(data, spec.options, limits);
+    return data.toJSON();
+  };
   return {
-    data,
+    name: spec.kind,
+    definition,
     async execute(interaction, bot) {
       await answeringInputErrors(interaction, bot, async () => {
         const guild = await bot.render.preflight(interaction);

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { RenderReport } from '../engine/types.ts';
 import type { JobLimits } from './config.ts';
 import { SubmitRefusedError } from './errors.ts';
+import { hasVisibleCharacter, promptLength } from './promptText.ts';
 
 /** Bumped when a field changes meaning; workers refuse versions they do not know. */
 export const JOB_SCHEMA_VERSION = 1;
@@ -27,7 +28,7 @@ export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ . or -' });
 
 const promptSchema = z.strictObject({
-  text: z.string().trim().min(1, { error: 'is empty' }),
+  text: z.string().trim().min(1, { error: 'is empty' }).refine(hasVisibleCharacter, { error: 'has no visible character' }),
   /** The user who wrote this prompt (morphs and grids are collaborative). */
   contributorId: id,
 });
@@ -175,14 +176,15 @@ function checkLimits(spec: JobSpec, limits: JobLimits): void {
     throw new SubmitRefusedError('INVALID', message, { field });
   };
   spec.prompts.forEach((prompt, index) => {
-    if (prompt.text.length > limits.maxPromptChars) {
+    const length = promptLength(prompt.text);
+    if (length > limits.maxPromptChars) {
       const which = spec.prompts.length === 1 ? 'the prompt' : `prompt ${index + 1}`;
-      refuse(`prompts.${index}.text`, `${which} is ${prompt.text.length} characters; the limit is ${limits.maxPromptChars}, so shorten it`);
+      refuse(`prompts.${index}.text`, `${which} is ${length} characters; the limit is ${limits.maxPromptChars}, so shorten it`);
     }
   });
   const s = spec.settings;
-  if (s.negative !== undefined && s.negative.length > limits.maxPromptChars) {
-    refuse('settings.negative', `the negative prompt is ${s.negative.length} characters; the limit is ${limits.maxPromptChars}, so shorten it`);
+  if (s.negative !== undefined && promptLength(s.negative) > limits.maxPromptChars) {
+    refuse('settings.negative', `the negative prompt is ${promptLength(s.negative)} characters; the limit is ${limits.maxPromptChars}, so shorten it`);
   }
   if (s.frames !== undefined && s.frames > limits.maxFrames) {
     refuse('settings.frames', `${s.frames} frames is more than this bot renders; ask for ${limits.maxFrames} or fewer`);

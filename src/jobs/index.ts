@@ -5,6 +5,7 @@
  */
 export * from './contract.ts';
 export * from './errors.ts';
+export { hasVisibleCharacter, normalizePrompt, promptLength } from './promptText.ts';
 export {
   loadJobsConfig,
   jobsConfig,

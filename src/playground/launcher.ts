@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { startStack, type RunningStack } from '../app/stack.ts';
 import { registerCommands } from '../cli/register-commands.ts';
+import { loadJobsConfig } from '../jobs/index.ts';
 import { LocalDiscord } from '../local-discord/index.ts';
 import type { LogFields, OpsLogger } from '../ops/log.ts';
 import { PlaygroundBridge } from './bridge.ts';
@@ -105,7 +106,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     // The commands, as `latentwalk register-commands --guild` would register them (the bot also registers them
     // itself as it starts, with LATENTWALK_REGISTER_COMMANDS): the message box knows them from the start.
     log('playground: registering the slash commands');
-    await registerCommands({ token, apiUrl: `${localBase}/api`, applicationId: PLAYGROUND_BOT.id }, PLAYGROUND_GUILD_ID);
+    await registerCommands({ token, apiUrl: `${localBase}/api`, applicationId: PLAYGROUND_BOT.id }, loadJobsConfig(env).limits, PLAYGROUND_GUILD_ID);
 
     if (options.signal?.aborted) throw new Error('stopped while starting');
     log('playground: starting Redis, the worker and the bot');

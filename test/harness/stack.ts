@@ -126,7 +126,7 @@ export class Stack {
     });
     const stack = new Stack(redis, discord, jobsConfig, options, clockRef);
     try {
-      await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: undefined }, GUILD);
+      await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: undefined }, jobsConfig.limits, GUILD);
       if (options.worker !== false) await stack.startWorker();
       await stack.startBot();
     } catch (error) {

@@ -13,11 +13,7 @@
  */
 import {
   InteractionWebhook,
-  LabelBuilder,
-  ModalBuilder,
   PermissionFlagsBits,
-  TextInputBuilder,
-  TextInputStyle,
   type ButtonInteraction,
   type ChatInputCommandInteraction,
   type ModalSubmitInteraction,
@@ -27,13 +23,13 @@ import type { GuildSettings } from '../GuildSettings.ts';
 import { describeError } from '../log.ts';
 import type { JobDraft, JobSettings, RenderService } from '../RenderService.ts';
 import { toDiscordOptions } from '../replies/JobMessages.ts';
-import { LIMITS, safePrompt, truncate, userMention } from '../replies/text.ts';
-import { boardRetryView, boardView, SLOT_NAMES, type MessageView } from '../replies/views.ts';
+import { fitText, LIMITS } from '../replies/fit.ts';
+import { safePrompt, userMention } from '../replies/text.ts';
+import { boardRetryView, boardView, type MessageView } from '../replies/views.ts';
 import type { BotServices } from '../types.ts';
 import { checkPrompt, InputError } from '../validation.ts';
+import { boardModal, PROMPT_INPUT_ID } from './boardModal.ts';
 import { boardContributors, type Board, type BoardKind } from './BoardStore.ts';
-
-export const PROMPT_INPUT_ID = 'prompt';
 
 export interface StartBoard {
   kind: BoardKind;
@@ -89,29 +85,7 @@ export class BoardFlow {
     if (!b.allowMultiple && b.slots.some((slot) => slot?.viaModal && slot.userId === interaction.user.id)) {
       return this.render.tell(interaction, 'You already added a prompt to this board (one per member); let someone else fill the next one.');
     }
-    const maxChars = Math.min(4000, this.bot.jobs.config.limits.maxPromptChars);
-    const input = new TextInputBuilder()
-      .setCustomId(PROMPT_INPUT_ID)
-      .setStyle(TextInputStyle.Paragraph)
-      .setRequired(true)
-      .setMinLength(1)
-      .setMaxLength(maxChars)
-      .setPlaceholder(b.kind === 'morph' ? 'e.g. a city skyline at night' : 'e.g. a field of sunflowers');
-    const label = new LabelBuilder()
-      .setLabel(b.kind === 'morph' ? 'Where should the morph go?' : 'Your corner prompt')
-      .setDescription(
-        truncate(
-          b.kind === 'morph'
-            ? `From “${b.slots[0]?.text ?? ''}”`
-            : `Open corners: ${b.slots.map((slot, i) => (slot ? undefined : SLOT_NAMES.grid[i])).filter(Boolean).join(', ')}`,
-          100,
-        ),
-      )
-      .setTextInputComponent(input);
-    const modal = new ModalBuilder()
-      .setCustomId(this.bot.ids.make('fill', b.id))
-      .setTitle(truncate(b.kind === 'morph' ? 'Finish the morph' : 'Add a corner to the grid', LIMITS.modalTitle))
-      .addLabelComponents(label);
+    const modal = boardModal(this.bot.ids, b, this.bot.jobs.config.limits.maxPromptChars);
     await interaction.showModal(modal);
   }
 
@@ -164,7 +138,7 @@ export class BoardFlow {
   /** The claim that filled the last slot: show the board complete, then queue its job. */
   private async complete(interaction: ModalSubmitInteraction | ButtonInteraction, board: Board, guild: GuildSettings): Promise<void> {
     const completeView = boardView(this.bot.ids, board);
-    await this.updateBoard(interaction, { ...completeView, content: truncate(`${completeView.content}\nQueuing…`, LIMITS.content) });
+    await this.updateBoard(interaction, { ...completeView, content: fitText(`${completeView.content}\nQueuing…`, LIMITS.content) });
     const draft: JobDraft = {
       kind: board.kind,
       prompts: board.slots.map((slot) => ({ text: slot!.text, contributorId: slot!.userId })),

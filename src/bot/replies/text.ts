@@ -1,33 +1,19 @@
 /**
- * Text that goes to Discord: user-written prompts are escaped (no markdown, no mentions) and cut to the
- * limits of the place they land in, so an over-long or hostile prompt can neither break a message nor ping
- * anyone. (allowedMentions on every message is the real guard against pings; defusing `@` is a second one.)
+ * Text that goes to Discord: user-written prompts are escaped (no markdown, no mentions, no direction
+ * overrides) and cut to the limits of the place they land in (fit.ts), so an over-long or hostile prompt can
+ * neither break a message nor ping anyone. (allowedMentions on every message is the real guard against
+ * pings; defusing `@` is a second one.)
  */
-/** Discord's limits (developers/resources/message.mdx, components/reference.mdx). */
-export const LIMITS = {
-  content: 2000,
-  embedTitle: 256,
-  embedDescription: 4096,
-  fieldName: 256,
-  fieldValue: 1024,
-  footer: 2048,
-  embedTotal: 6000,
-  buttonLabel: 80,
-  modalTitle: 45,
-  textInputLabel: 45,
-  placeholder: 100,
-} as const;
-
-/** Cuts to `max` characters (code points, never half a surrogate pair), with an ellipsis when cut. */
-export function truncate(text: string, max: number): string {
-  const chars = Array.from(text);
-  if (chars.length <= max) return text;
-  return chars.slice(0, Math.max(0, max - 1)).join('') + '…';
-}
+import { fitPieces, graphemes, wellFormed } from './fit.ts';
 
 /** Characters that Discord markdown gives a meaning to; a backslash before any of them shows it as typed. */
 const MARKDOWN = new Set(['\\', '*', '_', '~', '`', '|', '>', '<', '#', '-', '[', ']', '(', ')', ':']);
 const ZWSP = '\u200b';
+/**
+ * Bidi embeddings, overrides and isolates: one left open in a prompt would reorder the rest of the bot's
+ * line (the mention after it, the next field). The marks (U+200E, U+200F, U+061C) reorder nothing and stay.
+ */
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(char: string): string {
   if (char === '@') return `@${ZWSP}`;
@@ -35,24 +21,22 @@ function escapeChar(char: string): string {
 }
 
 /**
- * A prompt made safe to show: whitespace folded to single spaces, markdown escaped, mentions defused
- * (`@everyone`, `<@id>`, `<@&role>`, `<#channel>` lose their meaning), then cut to `max` characters with an
- * ellipsis. Escapes are never split by the cut.
+ * A prompt made safe to show: whitespace folded to single spaces, direction controls dropped, markdown
+ * escaped, mentions defused (`@everyone`, `<@id>`, `<@&role>`, `<#channel>` lose their meaning), then cut to
+ * `max` (fit.ts: both counts, whole grapheme clusters, an ellipsis). An escape is never split from its
+ * character.
  */
 export function safePrompt(text: string, max: number): string {
-  const folded = text.replace(/\s+/g, ' ').trim();
-  let out = '';
-  let length = 0;
-  const chars = Array.from(folded);
-  for (let i = 0; i < chars.length; i++) {
-    const piece = escapeChar(chars[i]!);
-    const size = Array.from(piece).length;
-    const last = i === chars.length - 1;
-    if (length + size > (last ? max : max - 1)) return `${out}…`;
-    out += piece;
-    length += size;
+  const folded = wellFormed(text).replace(BIDI_CONTROLS, '').replace(/\s+/g, ' ').trim();
+  return fitPieces(escapedGraphemes(folded), max);
+}
+
+function* escapedGraphemes(text: string): Generator<string> {
+  for (const grapheme of graphemes(text)) {
+    let piece = '';
+    for (const char of grapheme) piece += escapeChar(char);
+    yield piece;
   }
-  return out;
 }
 
 /** `@everyone` → `@\u200beveryone`: shown as typed, never resolved, for text that is not otherwise escaped. */

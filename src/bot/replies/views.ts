@@ -6,17 +6,18 @@ import {
   ActionRowBuilder,
   ButtonBuilder,
   ButtonStyle,
-  EmbedBuilder,
   type APIActionRowComponent,
   type APIComponentInMessageActionRow,
   type APIEmbed,
+  type APIEmbedField,
   type MessageMentionOptions,
 } from 'discord.js';
 import type { JobKind, JobListing, JobOutcome, JobProgress, JobResult } from '../../jobs/index.ts';
 import { boardContributors, type Board } from '../boards/BoardStore.ts';
 import type { CustomIds } from '../customIds.ts';
 import type { PendingReply } from '../PendingReplies.ts';
-import { formatBytes, formatDuration, LIMITS, ordinal, progressBar, safePrompt, truncate, userMention } from './text.ts';
+import { fitComponents, fitEmbed, fitText, LIMITS } from './fit.ts';
+import { formatBytes, formatDuration, ordinal, progressBar, safePrompt, userMention } from './text.ts';
 
 export interface FileView {
   name: string;
@@ -47,8 +48,22 @@ export const SLOT_NAMES: Record<'grid' | 'morph', string[]> = {
   morph: ['from', 'to'],
 };
 
+/** Every view is built here, so every text in it is within Discord's limits (fit.ts), whatever went in. */
 function view(content: string, extra: Partial<MessageView> = {}): MessageView {
-  return { content: truncate(content, LIMITS.content), embeds: [], components: [], allowedMentions: NO_MENTIONS, ...extra };
+  const embeds = extra.embeds ?? [];
+  return {
+    ...extra,
+    content: fitText(content, LIMITS.content),
+    embeds: embeds.map((embed) => fitEmbed(embed, Math.floor(LIMITS.embedTotal / embeds.length))),
+    components: fitComponents(extra.components ?? []),
+    allowedMentions: extra.allowedMentions ?? NO_MENTIONS,
+  };
+}
+
+/** A button whose label is cut before the builder sees it (the builder throws past 80 UTF-16 units). */
+function button(customId: string, label: string, style: ButtonStyle, emoji?: string): ButtonBuilder {
+  const built = new ButtonBuilder().setCustomId(customId).setLabel(fitText(label, LIMITS.buttonLabel)).setStyle(style);
+  return emoji ? built.setEmoji(emoji) : built;
 }
 
 function row(...buttons: ButtonBuilder[]): APIActionRowComponent<APIComponentInMessageActionRow> {
@@ -56,13 +71,13 @@ function row(...buttons: ButtonBuilder[]): APIActionRowComponent<APIComponentInM
 }
 
 function cancelButton(ids: CustomIds, jobId: string): ButtonBuilder {
-  return new ButtonBuilder().setCustomId(ids.make('cancel', jobId)).setLabel('Cancel').setStyle(ButtonStyle.Danger).setEmoji('🛑');
+  return button(ids.make('cancel', jobId), 'Cancel', ButtonStyle.Danger, '🛑');
 }
 
 function afterButtons(ids: CustomIds, jobId: string): ButtonBuilder[] {
   return [
-    new ButtonBuilder().setCustomId(ids.make('reroll', jobId)).setLabel('Reroll').setStyle(ButtonStyle.Secondary).setEmoji('🎲'),
-    new ButtonBuilder().setCustomId(ids.make('delete', jobId)).setLabel('Delete').setStyle(ButtonStyle.Secondary).setEmoji('🗑️'),
+    button(ids.make('reroll', jobId), 'Reroll', ButtonStyle.Secondary, '🎲'),
+    button(ids.make('delete', jobId), 'Delete', ButtonStyle.Secondary, '🗑️'),
   ];
 }
 
@@ -132,54 +147,67 @@ const PROMPT_LABELS: Record<JobKind, string[]> = {
 
 type DoneOutcome = Extract<JobOutcome, { status: 'done' }>;
 
+/** A prompt and its author in one field value: the prompt is cut so that the mention always fits. */
+function promptValue(text: string, contributorId: string, max: number): string {
+  const suffix = ` · ${userMention(contributorId)}`;
+  return `${safePrompt(text, Math.max(20, max - suffix.length))}${suffix}`;
+}
+
+/**
+ * Bulleted lines sharing one field value: each user text is cut to its line's share (and to `cap`), so no
+ * line is lost to another and no escape is cut in half by a cut of the whole value.
+ */
+function lines(items: readonly { lead: string; text: string; tail?: string }[], cap: number): string {
+  const share = Math.floor((LIMITS.fieldValue - (items.length - 1)) / Math.max(1, items.length));
+  return items
+    .map(({ lead, text, tail = '' }) => `${lead}${safePrompt(text, Math.max(1, Math.min(cap, share - lead.length - tail.length)))}${tail}`)
+    .join('\n');
+}
+
 export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: string): APIEmbed {
   const { report, artifact } = outcome;
   const labels = PROMPT_LABELS[reply.kind];
-  // Four prompts of at most ~1000 characters each stay well inside the 6000-character embed total.
+  // The prompts share 3600 of the embed's 6000 so that the facts and the notes below always fit too.
   const perPrompt = Math.min(LIMITS.fieldValue, Math.floor(3600 / Math.max(1, reply.prompts.length)));
-  const embed = new EmbedBuilder().setTitle(KIND_TITLE[reply.kind]).setColor(0x5865f2);
-  reply.prompts.forEach((prompt, index) => {
-    embed.addFields({
-      name: labels[index] ?? `Prompt ${index + 1}`,
-      value: truncate(`${safePrompt(prompt.text, perPrompt - 30)} · ${userMention(prompt.contributorId)}`, LIMITS.fieldValue),
-    });
-  });
-  embed.addFields({ name: 'Contributors', value: truncate(credits(reply.contributors), LIMITS.fieldValue) || '—' });
+  const fields: APIEmbedField[] = reply.prompts.map((prompt, index) => ({
+    name: labels[index] ?? `Prompt ${index + 1}`,
+    value: promptValue(prompt.text, prompt.contributorId, perPrompt),
+  }));
+  fields.push({ name: 'Contributors', value: credits(reply.contributors) || '—' });
   const rendered = report.gridSize ? `${report.gridSize}×${report.gridSize} cells` : `${report.frames} rendered`;
   const inFile = artifact.frameCount > 1 ? `, ${artifact.frameCount} in the ${reply.kind === 'loop' ? 'loop' : 'ping-pong'}` : '';
-  embed.addFields(
+  fields.push(
     { name: 'Seed', value: String(report.seed), inline: true },
     { name: 'Steps', value: String(report.steps), inline: true },
     { name: 'Guidance', value: String(report.guidance), inline: true },
     { name: 'Size', value: `${report.width}×${report.height}${artifact.width !== report.width ? ` (shown ${artifact.width}×${artifact.height})` : ''}`, inline: true },
     { name: reply.kind === 'grid' ? 'Grid' : 'Frames', value: `${rendered}${inFile}${artifact.fps ? ` @ ${Math.round(artifact.fps * 10) / 10} fps` : ''}`, inline: true },
     { name: 'Render time', value: formatDuration(outcome.renderMs), inline: true },
-    { name: 'Model', value: truncate(safePrompt(report.model, 200), LIMITS.fieldValue), inline: true },
+    { name: 'Model', value: safePrompt(report.model, 200), inline: true },
     { name: 'File', value: `${formatBytes(artifact.bytes)} of ${formatBytes(reply.maxBytes)} allowed`, inline: true },
   );
   if (artifact.reductions.length > 0) {
-    embed.addFields({
+    fields.push({
       name: `Reduced to fit ${formatBytes(reply.maxBytes)}`,
-      value: truncate(artifact.reductions.map((r) => `• ${safePrompt(r, 200)}`).join('\n'), LIMITS.fieldValue),
+      value: lines(artifact.reductions.map((r) => ({ lead: '• ', text: r })), 200),
     });
   }
   if (report.truncations.length > 0) {
-    const lines = report.truncations.map((t) => {
+    const items = report.truncations.map((t) => {
       const index = reply.prompts.findIndex((p) => p.text === t.prompt);
       const which = index >= 0 ? (labels[index] ?? `prompt ${index + 1}`) : 'a prompt';
       const n = t.droppedWords.length;
-      return `• ${which}: ${n} word${n === 1 ? '' : 's'} past the limit ${n === 1 ? 'was' : 'were'} not read: “${safePrompt(t.droppedWords.join(' '), 150)}”`;
+      return { lead: `• ${which}: ${n} word${n === 1 ? '' : 's'} past the limit ${n === 1 ? 'was' : 'were'} not read: “`, text: t.droppedWords.join(' '), tail: '”' };
     });
-    embed.addFields({ name: '⚠️ Cut at 77 tokens', value: truncate(lines.join('\n'), LIMITS.fieldValue) });
+    fields.push({ name: '⚠️ Cut at 77 tokens', value: lines(items, 150) });
   }
   if (outcome.attempts > 1 || report.resumedFrames > 0) {
-    embed.addFields({
+    fields.push({
       name: 'Recovered',
       value: `took ${outcome.attempts} attempts${report.resumedFrames ? `, reused ${report.resumedFrames} checkpointed frames` : ''}`,
     });
   }
-  embed.setFooter({ text: `job ${jobId}` });
-  return embed.toJSON();
+  return fitEmbed({ title: KIND_TITLE[reply.kind], color: 0x5865f2, fields, footer: { text: `job ${jobId}` } });
 }
 
 export function resultView(ids: CustomIds, reply: PendingReply, result: JobResult, outcome: DoneOutcome, bytes: Buffer, late: boolean): MessageView {
@@ -249,12 +277,8 @@ export function boardView(ids: CustomIds, board: Board): MessageView {
   const open = board.slots.filter((s) => s === undefined).length;
   if (board.status === 'open') {
     lines.push(`Closes <t:${Math.floor(board.expiresAt / 1000)}:R>.`);
-    const add = new ButtonBuilder()
-      .setCustomId(ids.make('add', board.id))
-      .setStyle(ButtonStyle.Primary)
-      .setEmoji('✏️')
-      .setLabel(board.kind === 'morph' ? 'Set where it goes' : `Add a corner (${open} open)`);
-    const cancel = new ButtonBuilder().setCustomId(ids.make('bcancel', board.id)).setStyle(ButtonStyle.Secondary).setLabel('Cancel board');
+    const add = button(ids.make('add', board.id), board.kind === 'morph' ? 'Set where it goes' : `Add a corner (${open} open)`, ButtonStyle.Primary, '✏️');
+    const cancel = button(ids.make('bcancel', board.id), 'Cancel board', ButtonStyle.Secondary);
     return view(lines.join('\n'), { components: [row(add, cancel)] });
   }
   if (board.status === 'complete') lines.push(`✅ Complete, credits to ${credits(boardContributors(board))}.`);
@@ -266,8 +290,8 @@ export function boardView(ids: CustomIds, board: Board): MessageView {
 /** A complete board whose job could not be queued: the reason and a button to try again. */
 export function boardRetryView(ids: CustomIds, board: Board, reason: string): MessageView {
   const base = boardView(ids, { ...board, status: 'complete' });
-  const retry = new ButtonBuilder().setCustomId(ids.make('bretry', board.id)).setStyle(ButtonStyle.Primary).setLabel('Queue it');
-  return { ...base, content: truncate(`${base.content}\n⚠️ It could not be queued: ${reason}`, LIMITS.content), components: [row(retry)] };
+  const retry = button(ids.make('bretry', board.id), 'Queue it', ButtonStyle.Primary);
+  return view(`${base.content}\n⚠️ It could not be queued: ${reason}`, { components: [row(retry)] });
 }
 
 // ---------------------------------------------------------------------------------------------------------
