@@ -3,7 +3,7 @@
 //
 //   **bold** *italic* _italic_ __underline__ ~~strike~~ ||spoiler|| `code` ```blocks```
 //   > quote, # / ## / ### headings, -# subtext, - lists, [masked](https://links), bare https:// links
-//   <@user> <#channel> <@&role> <t:unix:style> <:custom:emoji>
+//   <@user> <#channel> <@&role> <t:unix:style> <:custom:emoji>, and backslash escapes (\* shows *)
 
 const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
@@ -17,8 +17,13 @@ export function markdown(text, ctx = {}) {
   const hold = (html) => `\u0000${slots.push(html) - 1}\u0001`;
   let s = String(text ?? '');
 
-  s = s.replace(/```(?:([a-z0-9_+-]+)\n)?\n?([\s\S]*?)```/gi, (_, _lang, code) => hold(`<pre class="md-codeblock"><code>${escapeHtml(code.replace(/\n$/, ''))}</code></pre>`));
-  s = s.replace(/``([^`]+?)``|`([^`\n]+?)`/g, (_, a, b) => hold(`<code class="md-code">${escapeHtml(a ?? b)}</code>`));
+  // One left-to-right pass, as Discord's parser reads: code keeps its backslashes (`\*` shows \*), and
+  // elsewhere a backslash before any symbol shows the symbol as typed (\* shows *, \<@1> shows <@1>).
+  s = s.replace(/```(?:([a-z0-9_+-]+)\n)?\n?([\s\S]*?)```|``([^`]+?)``|`([^`\n]+?)`|\\([^0-9A-Za-z\s])/gi, (_, _lang, block, a, b, escaped) => {
+    if (block !== undefined) return hold(`<pre class="md-codeblock"><code>${escapeHtml(block.replace(/\n$/, ''))}</code></pre>`);
+    if (escaped !== undefined) return hold(escapeHtml(escaped));
+    return hold(`<code class="md-code">${escapeHtml(a ?? b)}</code>`);
+  });
   s = s.replace(/<@!?(\d{1,25})>/g, (_, id) => hold(`<span class="mention" data-user-id="${id}">@${escapeHtml(ctx.userName?.(id) ?? 'unknown-user')}</span>`));
   s = s.replace(/<#(\d{1,25})>/g, (_, id) => hold(`<span class="mention channel-mention">#${escapeHtml(ctx.channelName?.(id) ?? 'unknown')}</span>`));
   s = s.replace(/<@&(\d{1,25})>/g, () => hold('<span class="mention">@role</span>'));
