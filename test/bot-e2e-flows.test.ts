@@ -224,12 +224,10 @@ describe('/grid board', () => {
 describe('bad input', () => {
   const cases: [string, string, Record<string, string | number>, RegExp][] = [
     ['empty prompt', 'loop', { prompt: '   ' }, /empty: write a few words/],
-    ['over-long prompt', 'loop', { prompt: 'x'.repeat(600) }, /600 characters long; keep it to 500/],
+    ['prompt of zero-width characters only', 'walk', { prompt: '\u200b\u200c\u200d\u2060\ufeff\ufe0f\u200e' }, /empty: write a few words/],
+    ['board corner of zero-width characters only', 'grid', { p1: 'a cat', p2: '\u200b \u200b' }, /top-right prompt \(p2\) is empty/],
     ['frames over the guild limit', 'morph', { from: 'a', to: 'b', frames: 30 }, /30 frames is over this server's limit of 24/],
-    ['steps over the limit', 'walk', { prompt: 'a', steps: 60 }, /60 steps is over this bot's limit of 50/],
-    ['size over the limit', 'loop', { prompt: 'a', size: 2048 }, /larger than this bot renders/],
     ['size not a multiple of 16', 'loop', { prompt: 'a', size: 100 }, /multiple of 16/],
-    ['grid too large', 'grid', { p1: 'a', grid_size: 12 }, /too large/],
   ];
   for (const [what, command, options, expected] of cases) {
     it(`${what}: ephemeral answer, nothing queued`, async () => {
@@ -238,6 +236,20 @@ describe('bad input', () => {
       assert.equal(state.responseType, 4);
       assert.equal(state.ephemeral, true);
       assert.match(await stack.ephemeral(handle), expected);
+    });
+  }
+
+  // The registered bounds are the bot's own limits, so Discord's client refuses these before the bot sees them.
+  const refusedByDiscord: [string, string, Record<string, string | number>, RegExp][] = [
+    ['over-long prompt (code points, as Discord counts)', 'loop', { prompt: '😀'.repeat(501) }, /prompt.*at most 500 characters/],
+    ['steps over the limit', 'walk', { prompt: 'a', steps: 51 }, /steps.*at most 50/],
+    ['size over the limit', 'loop', { prompt: 'a', size: 1040 }, /size.*at most 1024/],
+    ['grid too large', 'grid', { p1: 'a', grid_size: 7 }, /grid_size.*at most 6/],
+    ['frames over the bot limit', 'morph', { from: 'a', to: 'b', frames: 61 }, /frames.*at most 60/],
+  ];
+  for (const [what, command, options, expected] of refusedByDiscord) {
+    it(`${what}: refused by Discord's client, never sent to the bot`, async () => {
+      await assert.rejects(stack.slash('dave', command, options), expected);
     });
   }
 
@@ -286,7 +298,7 @@ describe('bad input', () => {
     await stack.acknowledged(await stack.slashSub('alice', 'settings', 'blocklist', { action: 'add', words: 'zombie, ugly thing' }));
     try {
       assert.match(await stack.ephemeral(await stack.slash('bob', 'loop', { prompt: 'a', frames: 8 })), /limit of 6/);
-      assert.match(await stack.ephemeral(await stack.slash('bob', 'loop', { prompt: 'a Zombie parade' })), /contains "zombie"/);
+      assert.match(await stack.ephemeral(await stack.slash('bob', 'loop', { prompt: 'a Zombie parade' })), /contains “zombie”/);
       await assert.rejects(stack.slashSub('bob', 'settings', 'show'), /may not use \/settings/);
       const show = await stack.slashSub('alice', 'settings', 'show');
       assert.match(await stack.ephemeral(show), /Blocked words: “zombie”, “ugly thing”/);
