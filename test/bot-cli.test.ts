@@ -70,6 +70,8 @@ describe('register-commands', () => {
       assert.equal(inGuild.code, 0);
       assert.match(inGuild.out, /registered 7 commands in guild .*\/morph \/grid \/loop \/walk \/queue \/cancel \/settings/);
       assert.deepEqual(discord.registeredCommands(guild).map((c) => c.name).sort(), ['cancel', 'grid', 'loop', 'morph', 'queue', 'settings', 'walk']);
+      const again = await captureStdout(() => runRegisterCommandsCommand(['--guild', guild]));
+      assert.match(again.out, /the 7 commands in guild .* are up to date/, 'nothing registered when nothing changed');
       const global = await captureStdout(() => runRegisterCommandsCommand([]));
       assert.match(global.out, /globally/);
       assert.equal(discord.registeredCommands().length, 7);
