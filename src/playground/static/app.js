@@ -745,12 +745,16 @@ function openModal(modal) {
     if (input.placeholder) control.placeholder = input.placeholder;
     if (input.value) control.value = input.value;
     if (input.required !== false) control.required = true;
-    if (input.min_length) control.minLength = input.min_length;
-    if (input.max_length) control.maxLength = input.max_length;
+    // Discord counts code points; the browser's minLength/maxLength count UTF-16 units (an emoji is two), so
+    // the limits are kept here: past max_length the text is cut at a code point.
+    const length = () => Array.from(control.value).length;
     wrap.append(control);
     if (input.max_length) {
-      const counter = el('span', 'modal-counter', `${control.value.length}/${input.max_length}`);
-      control.addEventListener('input', () => (counter.textContent = `${control.value.length}/${input.max_length}`));
+      const counter = el('span', 'modal-counter', `${length()}/${input.max_length}`);
+      control.addEventListener('input', () => {
+        if (length() > input.max_length) control.value = Array.from(control.value).slice(0, input.max_length).join('');
+        counter.textContent = `${length()}/${input.max_length}`;
+      });
       wrap.append(counter);
     }
     first ??= control;
