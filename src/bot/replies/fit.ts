@@ -145,7 +145,8 @@ export function fitComponents(rows: readonly MessageRow[]): MessageRow[] {
     ...row,
     components: row.components.map((component) => {
       const c = { ...component } as Record<string, unknown>;
-      if (typeof c.label === 'string') c.label = required(c.label, LIMITS.buttonLabel);
+      // A button may have an emoji and no label; a label it has is cut.
+      if (typeof c.label === 'string' && c.label) c.label = required(c.label, LIMITS.buttonLabel);
       if (typeof c.placeholder === 'string') c.placeholder = fitText(c.placeholder, LIMITS.selectPlaceholder);
       if (Array.isArray(c.options)) {
         c.options = (c.options as Record<string, unknown>[]).map((o) => ({
