@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  DEFAULT_ATTACHMENT_SIZE_LIMIT,
   DEFAULT_BOT_USER,
   DEFAULT_GUILD,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -15,12 +14,15 @@ import {
   DEFAULT_TOKEN,
   DEFAULT_TOKEN_TTL_MS,
 } from './defaults.ts';
+import { FaultInjector, type FaultHandle, type FaultRule } from './faults.ts';
 import { Gateway, Intent } from './gateway.ts';
+import { allChannelsId, commandPermissionKey } from './interactions/access.ts';
 import { UserActions } from './interactions/create.ts';
 import { InteractionRegistry, type InteractionRecord } from './interactions/registry.ts';
 import { InteractionResponder } from './interactions/respond.ts';
 import { MessageService } from './messages.ts';
-import { guildCreate, wireMember, wireUser } from './payloads.ts';
+import { guildCreate, wireChannel, wireGuild, wireMember, wireUser } from './payloads.ts';
+import { parsePermissions, type PermissionOverwrite } from './permissions.ts';
 import type { RestContext } from './rest/context.ts';
 import { Router } from './rest/router.ts';
 import { applicationRoutes } from './rest/routes/application.ts';
@@ -28,9 +30,10 @@ import { channelRoutes } from './rest/routes/channels.ts';
 import { guildRoutes } from './rest/routes/guilds.ts';
 import { interactionRoutes } from './rest/routes/interactions.ts';
 import { SnowflakeGenerator } from './snowflake.ts';
-import { Store, type StoredMessage } from './store.ts';
+import { Store, THREAD_TYPES, type ChannelState, type StoredMessage } from './store.ts';
 import type {
   AutocompleteInput,
+  CommandPermission,
   ButtonClickInput,
   InteractionHandle,
   InteractionState,
@@ -68,13 +71,18 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     return server;
   }
 
-  readonly token: string;
+  /** The bot token the gateway and REST accept (changes with `resetToken`). */
+  get token(): string {
+    return this.#token;
+  }
   readonly applicationId: string;
   readonly botUserId: string;
   /** Every REST request, in arrival order. */
   readonly requests: RecordedRequest[] = [];
 
   readonly #options: LocalDiscordOptions;
+  #token: string;
+  readonly #faults = new FaultInjector();
   readonly #now: () => number;
   readonly #log: LogFn;
   readonly #ids: SnowflakeGenerator;
@@ -95,7 +103,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     this.#log = options.log ?? defaultLog;
     this.#ids = new SnowflakeGenerator(this.#now);
     const bot = options.botUser ?? DEFAULT_BOT_USER;
-    this.token = options.token ?? DEFAULT_TOKEN;
+    this.#token = options.token ?? DEFAULT_TOKEN;
     this.botUserId = bot.id;
     // Applications made since 2016 share the bot user's id.
     this.applicationId = options.applicationId ?? bot.id;
@@ -124,7 +132,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       now: this.#now,
       applicationId: this.applicationId,
       tokenTtlMs: options.interactionTokenTtlMs ?? DEFAULT_TOKEN_TTL_MS,
-      attachmentSizeLimit: options.attachmentSizeLimit ?? DEFAULT_ATTACHMENT_SIZE_LIMIT,
+      attachmentSizeLimit: options.attachmentSizeLimit,
       allowUnregisteredCommands: options.allowUnregisteredCommands ?? false,
       dispatch: (payload) => this.#gateway.dispatch('INTERACTION_CREATE', payload),
     });
@@ -135,10 +143,11 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       now: this.#now,
       onResponse: (record: InteractionRecord) => this.#emit('interactionResponse', this.#registry.state(record)),
       onModal: (modal) => this.#emit('modal', structuredClone(modal)),
+      channelChanged: (channel) => this.#channelChanged(channel),
     });
 
     this.#gateway = new Gateway({
-      token: this.token,
+      token: () => this.#token,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
       allowedPrivilegedIntents: options.allowedPrivilegedIntents ?? 0,
       resumeUrl: () => this.gatewayUrl,
@@ -168,14 +177,16 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       now: this.#now,
       gatewayUrl: () => this.gatewayUrl,
       commandsChanged: (guildId) => this.#emit('commandsUpdate', { guildId, commands: this.registeredCommands(guildId ?? undefined) }),
+      channelChanged: (channel) => this.#channelChanged(channel),
     };
     this.#router = new Router(
       [...applicationRoutes(ctx), ...channelRoutes(ctx), ...guildRoutes(ctx), ...interactionRoutes(ctx)],
       {
-        token: this.token,
+        token: () => this.#token,
         now: this.#now,
         log: this.#log,
         maxBodyBytes: 110 * 1024 * 1024,
+        faults: this.#faults,
         record: (r) => {
           this.requests.push(r);
           if (this.requests.length > (options.requestLogLimit ?? 10_000)) this.requests.shift();
@@ -242,6 +253,133 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
   /** A member submits a modal the bot opened for them (type 5). */
   async submitModal(input: ModalSubmitInput): Promise<InteractionHandle> {
     return this.#actions.submitModal(input);
+  }
+
+  // ---- what admins, moderators and Discord itself do -------------------------------------------------------
+  // State changes that make the bot meet Discord's failures the way a real server would: a deleted channel
+  // (404/10003), a channel the bot can no longer see (403/50001) or read the history of (a reply refused with
+  // 403/160002), an archived or locked thread (400/50083), a boost tier (the upload limit), a reset token.
+
+  /** Deletes a channel with its messages (a text channel: its threads too); later requests get 404/10003. */
+  deleteChannel(channelId: string): void {
+    if (!this.#store.channels.has(channelId)) throw new Error(`local-discord: no channel ${channelId}`);
+    for (const channel of this.#store.deleteChannel(channelId).reverse()) {
+      if (channel.thread) {
+        this.#gateway.dispatch('THREAD_DELETE', { id: channel.id, guild_id: channel.guildId, parent_id: channel.parentId, type: channel.type }, Intent.Guilds);
+      } else {
+        this.#gateway.dispatch('CHANNEL_DELETE', wireChannel(channel), Intent.Guilds);
+      }
+    }
+  }
+
+  /** Sets a channel's permission overwrite for a role (type 0; the guild id is @everyone) or a member (type 1). */
+  setPermissionOverwrite(channelId: string, overwrite: { id: string; type: 0 | 1; allow?: bigint | string; deny?: bigint | string }): void {
+    const channel = this.#channel(channelId);
+    if (channel.thread) throw new Error('local-discord: threads take their overwrites from their parent channel');
+    const next: PermissionOverwrite = {
+      id: overwrite.id,
+      type: overwrite.type,
+      allow: parsePermissions(overwrite.allow ?? 0n, 0n).toString(),
+      deny: parsePermissions(overwrite.deny ?? 0n, 0n).toString(),
+    };
+    channel.overwrites = [...channel.overwrites.filter((o) => o.id !== overwrite.id), next];
+    this.#channelChanged(channel);
+  }
+
+  removePermissionOverwrite(channelId: string, id: string): void {
+    const channel = this.#channel(channelId);
+    channel.overwrites = channel.overwrites.filter((o) => o.id !== id);
+    this.#channelChanged(channel);
+  }
+
+  /** Opens a public thread (type 11) under a text channel; returns its id. */
+  createThread(parentId: string, input: { name: string; id?: string; archived?: boolean; locked?: boolean }): string {
+    const parent = this.#channel(parentId);
+    if (parent.thread) throw new Error('local-discord: a thread cannot hold threads');
+    const guild = this.#store.guilds.get(parent.guildId)!;
+    const id = input.id ?? this.#ids.next();
+    const at = new Date(this.#now()).toISOString();
+    const thread: ChannelState = {
+      id,
+      guildId: parent.guildId,
+      name: input.name,
+      type: 11,
+      topic: null,
+      position: 0,
+      overwrites: [],
+      messageIds: [],
+      lastMessageId: null,
+      parentId,
+      thread: { archived: false, locked: input.locked ?? false, archiveTimestamp: at, autoArchiveDuration: 1440, ownerId: this.botUserId },
+    };
+    guild.channels.set(id, thread);
+    this.#store.channels.set(id, thread);
+    this.#gateway.dispatch('THREAD_CREATE', { ...wireChannel(thread), newly_created: true }, Intent.Guilds);
+    if (input.archived) this.setThreadState(id, { archived: true });
+    return id;
+  }
+
+  /** Archives or unarchives a thread, and locks or unlocks it, as a moderator would. */
+  setThreadState(threadId: string, state: { archived?: boolean; locked?: boolean }): void {
+    const channel = this.#channel(threadId);
+    if (!channel.thread || !THREAD_TYPES.includes(channel.type)) throw new Error(`local-discord: ${threadId} is not a thread`);
+    if (state.archived !== undefined && state.archived !== channel.thread.archived) {
+      channel.thread.archived = state.archived;
+      channel.thread.archiveTimestamp = new Date(this.#now()).toISOString();
+    }
+    if (state.locked !== undefined) channel.thread.locked = state.locked;
+    this.#channelChanged(channel);
+  }
+
+  /** The guild's boost tier (0-3), which sets the bot's upload limit there (10, 10, 50, 100 MiB). */
+  setPremiumTier(guildId: string, tier: 0 | 1 | 2 | 3): void {
+    const guild = this.#store.guilds.get(guildId);
+    if (!guild) throw new Error(`local-discord: no guild ${guildId}`);
+    guild.premiumTier = tier;
+    this.#gateway.dispatch('GUILD_UPDATE', wireGuild(guild), Intent.Guilds);
+  }
+
+  /**
+   * Developer Portal → Bot → Reset Token: the old token gets 401 on REST and its gateway sessions end with
+   * 4004. Interaction tokens are not affected. Returns the new token.
+   */
+  resetToken(newToken = `${this.#token.split('.')[0]}.${this.#ids.next()}`): string {
+    this.#token = newToken;
+    this.#gateway.closeSessions();
+    return newToken;
+  }
+
+  /**
+   * Command permission overwrites in a guild (Server Settings → Integrations → the app): for one command by
+   * name, or for every command without its own (`'*'`). An empty list removes them.
+   */
+  setCommandPermissions(guildId: string, command: string, permissions: CommandPermission[]): void {
+    let id = this.applicationId;
+    if (command !== '*') {
+      const found = this.#store.findCommand(guildId, command);
+      if (!found) throw new Error(`local-discord: /${command} is not registered for guild ${guildId}`);
+      id = found.id;
+    }
+    const key = commandPermissionKey(guildId, id);
+    if (permissions.length === 0) this.#store.commandPermissions.delete(key);
+    else this.#store.commandPermissions.set(key, structuredClone(permissions));
+  }
+
+  /** The overwrite id that stands for every channel of a guild (for `setCommandPermissions`). */
+  static allChannels(guildId: string): string {
+    return allChannelsId(guildId);
+  }
+
+  /**
+   * Makes matching REST requests fail with a Discord error (see faults.ts), e.g. the next file upload with
+   * 40005, or every edit of one interaction's response with a 500. Returns a handle to count hits and remove it.
+   */
+  failRequests(rule: FaultRule): FaultHandle {
+    return this.#faults.add(rule);
+  }
+
+  clearFailures(): void {
+    this.#faults.clear();
   }
 
   // ---- reading state ------------------------------------------------------------------------------------------
@@ -387,6 +525,17 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       'Cache-Control': 'public, max-age=31536000, immutable',
     });
     res.end(req.method === 'HEAD' ? undefined : file.data);
+  }
+
+  #channel(channelId: string): ChannelState {
+    const channel = this.#store.channels.get(channelId);
+    if (!channel) throw new Error(`local-discord: no channel ${channelId}`);
+    return channel;
+  }
+
+  /** Tells the bot's sessions that a channel or thread changed (overwrites, archive state). */
+  #channelChanged(channel: ChannelState): void {
+    this.#gateway.dispatch(channel.thread ? 'THREAD_UPDATE' : 'CHANNEL_UPDATE', wireChannel(channel), Intent.Guilds);
   }
 
   #publish(event: 'messageCreate' | 'messageUpdate', gatewayEvent: string, m: StoredMessage): void {

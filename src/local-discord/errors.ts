@@ -37,6 +37,8 @@ export const Errors = {
   missingAccess: () => new ApiError(403, 50001, 'Missing Access'),
   missingPermissions: () => new ApiError(403, 50013, 'Missing Permissions'),
   invalidWebhookToken: () => new ApiError(401, 50027, 'Invalid Webhook Token'),
+  threadArchived: () => new ApiError(400, 50083, 'Thread is archived'),
+  cannotReplyWithoutHistory: () => new ApiError(403, 160002, 'Cannot reply without permission to read message history'),
   invalidJson: () => new ApiError(400, 50109, 'The request body contains invalid JSON.'),
 };
 

@@ -23,7 +23,8 @@ export const Intent = { Guilds: 1 << 0, GuildMembers: 1 << 1, GuildPresences: 1 
 const PRIVILEGED = Intent.GuildMembers | Intent.GuildPresences | Intent.MessageContent;
 
 export interface GatewayOptions {
-  token: string;
+  /** The bot token IDENTIFY must carry (a function: it can be reset). */
+  token: () => string;
   heartbeatIntervalMs: number;
   allowedPrivilegedIntents: number;
   /** READY's `d`, less session_id/resume_gateway_url, which the gateway fills in. */
@@ -76,6 +77,11 @@ export class Gateway {
       sent += 1;
     }
     return sent;
+  }
+
+  /** Ends every session as Discord does when the bot token is reset (4004: the client must not resume). */
+  closeSessions(code: number = GatewayClose.AuthenticationFailed, reason = 'Authentication failed.'): void {
+    for (const session of this.#sessions) session.socket.close(code, reason);
   }
 
   async close(): Promise<void> {
@@ -131,7 +137,7 @@ export class Gateway {
     }
     const data = (typeof d === 'object' && d !== null ? d : {}) as { token?: unknown; intents?: unknown };
     const token = typeof data.token === 'string' ? data.token.replace(/^Bot\s+/i, '') : '';
-    if (token !== this.options.token) {
+    if (token !== this.options.token()) {
       this.options.log('warn', 'gateway: IDENTIFY with a wrong token, closing with 4004');
       session.socket.close(GatewayClose.AuthenticationFailed, 'Authentication failed.');
       return;

@@ -9,7 +9,8 @@
  *   await client.destroy(); await server.close();
  */
 export { LocalDiscord, type GuildInfo } from './LocalDiscord.ts';
-export { ApiError, UserActionError } from './errors.ts';
+export { ApiError, Errors as DiscordErrors, invalidFormBody, UserActionError, type FieldProblem } from './errors.ts';
+export type { FaultHandle, FaultRequest, FaultRule } from './faults.ts';
 export { Permission, ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS } from './permissions.ts';
 export { DEFAULT_BOT_USER, DEFAULT_GUILD, DEFAULT_TOKEN } from './defaults.ts';
 export { snowflakeTime } from './snowflake.ts';

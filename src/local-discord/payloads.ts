@@ -55,6 +55,28 @@ export function wireMember(store: Store, member: MemberState, withUser = true) {
 }
 
 export function wireChannel(channel: ChannelState) {
+  if (channel.thread) {
+    const t = channel.thread;
+    return {
+      id: channel.id,
+      type: channel.type,
+      guild_id: channel.guildId,
+      name: channel.name,
+      parent_id: channel.parentId,
+      owner_id: t.ownerId,
+      last_message_id: channel.lastMessageId,
+      rate_limit_per_user: 0,
+      message_count: channel.messageIds.length,
+      member_count: 1,
+      thread_metadata: {
+        archived: t.archived,
+        auto_archive_duration: t.autoArchiveDuration,
+        archive_timestamp: t.archiveTimestamp,
+        locked: t.locked,
+      },
+      flags: 0,
+    };
+  }
   return {
     id: channel.id,
     type: channel.type,
@@ -66,7 +88,7 @@ export function wireChannel(channel: ChannelState) {
     nsfw: false,
     last_message_id: channel.lastMessageId,
     rate_limit_per_user: 0,
-    parent_id: null,
+    parent_id: channel.parentId,
     flags: 0,
   };
 }
@@ -120,12 +142,13 @@ export function guildCreate(store: Store, guild: GuildState) {
     member_count: guild.members.size,
     voice_states: [],
     members: [...guild.members.values()].map((m) => wireMember(store, m)),
-    channels: [...guild.channels.values()].map((c) => {
+    channels: [...guild.channels.values()].filter((c) => !c.thread).map((c) => {
       // Channels in GUILD_CREATE carry no guild_id; discord.js fills it in from the guild.
       const { guild_id: _guildId, ...rest } = wireChannel(c);
       return rest;
     }),
-    threads: [],
+    // Only active threads are synced up front; archived ones are fetched when needed.
+    threads: [...guild.channels.values()].filter((c) => c.thread && !c.thread.archived).map(wireChannel),
     presences: [],
     stage_instances: [],
     guild_scheduled_events: [],

@@ -22,6 +22,7 @@ export const Permission = {
   ChangeNickname: 1n << 26n,
   ManageRoles: 1n << 28n,
   UseApplicationCommands: 1n << 31n,
+  ManageThreads: 1n << 34n,
   SendMessagesInThreads: 1n << 38n,
 } as const;
 
@@ -81,6 +82,7 @@ export function channelPermissions(
   guild: PermissionGuild,
   who: PermissionSubject,
   overwrites: readonly PermissionOverwrite[],
+  options: { thread?: boolean } = {},
 ): bigint {
   let perms = basePermissions(guild, who);
   if (perms === ALL_PERMISSIONS) return perms;
@@ -97,9 +99,10 @@ export function channelPermissions(
   perms = (perms & ~deny) | allow;
   const own = overwrites.find((o) => o.type === 1 && o.id === who.userId);
   if (own) perms = (perms & ~BigInt(own.deny)) | BigInt(own.allow);
-  // Implicit denials: no View Channel means nothing; no Send Messages drops what only matters when sending.
+  // Implicit denials: no View Channel means nothing; no Send Messages (in a thread: Send Messages in Threads)
+  // drops what only matters when sending.
   if (!(perms & Permission.ViewChannel)) return 0n;
-  if (!(perms & Permission.SendMessages)) {
+  if (!(perms & (options.thread ? Permission.SendMessagesInThreads : Permission.SendMessages))) {
     perms &= ~(Permission.SendTTSMessages | Permission.MentionEveryone | Permission.EmbedLinks | Permission.AttachFiles);
   }
   return perms;

@@ -13,6 +13,7 @@ import {
 } from './permissions.ts';
 import { compareSnowflakes, type SnowflakeGenerator } from './snowflake.ts';
 import type {
+  CommandPermission,
   GuildSeed,
   LocalMessage,
   MessageMeta,
@@ -49,7 +50,23 @@ export interface ChannelState {
   /** Message ids in creation order. */
   messageIds: string[];
   lastMessageId: string | null;
+  /** The text channel a thread belongs to (threads take their permissions from it); null otherwise. */
+  parentId: string | null;
+  /** Set for threads (types 10-12). */
+  thread?: ThreadState;
 }
+
+export interface ThreadState {
+  archived: boolean;
+  /** Only members with Manage Threads may unarchive or post in a locked thread. */
+  locked: boolean;
+  archiveTimestamp: string;
+  autoArchiveDuration: number;
+  ownerId: string;
+}
+
+/** Channel types that are threads (announcement, public and private threads). */
+export const THREAD_TYPES: readonly number[] = [10, 11, 12];
 
 export interface MemberState {
   userId: string;
@@ -90,6 +107,8 @@ export class Store {
   readonly files = new Map<string, StoredFile>();
   /** Keyed by guild id, or `global`; each map keeps registration order. */
   readonly commands = new Map<string, Map<string, RegisteredCommand>>();
+  /** Command permission overwrites an admin set in a guild: `<guildId>:<commandId>` → overwrites. */
+  readonly commandPermissions = new Map<string, CommandPermission[]>();
 
   constructor(
     readonly botUserId: string,
@@ -166,7 +185,22 @@ export class Store {
         overwrites: [...(c.permissionOverwrites ?? [])],
         messageIds: [],
         lastMessageId: null,
+        parentId: c.parentId ?? null,
+        ...(THREAD_TYPES.includes(c.type ?? 0)
+          ? {
+              thread: {
+                archived: c.archived ?? false,
+                locked: c.locked ?? false,
+                archiveTimestamp: joinedAt,
+                autoArchiveDuration: 1440,
+                ownerId: this.botUserId,
+              },
+            }
+          : {}),
       };
+      if (channel.thread && !seed.channels.some((p) => p.id === channel.parentId && !THREAD_TYPES.includes(p.type ?? 0))) {
+        throw new Error(`thread ${c.id} needs parentId naming a text channel of the same guild listed before it`);
+      }
       guild.channels.set(c.id, channel);
       this.channels.set(c.id, channel);
     });
@@ -181,16 +215,30 @@ export class Store {
     };
   }
 
-  /** A member's permissions in the guild, or in one of its channels when given. */
+  /** A member's permissions in the guild, or in one of its channels when given (a thread: its parent's). */
   permissions(guildId: string, userId: string, channelId?: string): bigint {
     const guild = this.guilds.get(guildId);
     const member = guild?.members.get(userId);
     if (!guild || !member) return 0n;
     const who = { userId, roleIds: member.roles };
     const channel = channelId ? guild.channels.get(channelId) : undefined;
-    return channel
-      ? channelPermissions(this.permissionGuild(guild), who, channel.overwrites)
-      : basePermissions(this.permissionGuild(guild), who);
+    if (!channel) return basePermissions(this.permissionGuild(guild), who);
+    const parent = channel.thread ? guild.channels.get(channel.parentId ?? '') : undefined;
+    return channelPermissions(this.permissionGuild(guild), who, (parent ?? channel).overwrites, { thread: channel.thread !== undefined });
+  }
+
+  /** Removes a channel with its messages (and, for a text channel, its threads); returns what was removed. */
+  deleteChannel(channelId: string): ChannelState[] {
+    const channel = this.channels.get(channelId);
+    if (!channel) return [];
+    const guild = this.guilds.get(channel.guildId);
+    const removed = [channel, ...[...this.channels.values()].filter((c) => c.parentId === channelId)];
+    for (const c of removed) {
+      for (const id of c.messageIds) this.messages.delete(id);
+      this.channels.delete(c.id);
+      guild?.channels.delete(c.id);
+    }
+    return removed;
   }
 
   channelMessages(channelId: string): StoredMessage[] {

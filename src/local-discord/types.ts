@@ -31,11 +31,25 @@ export interface MemberSeed extends UserSeed {
 export interface ChannelSeed {
   id: string;
   name: string;
-  /** 0 guild text. Other types are stored and listed but the message routes only serve text channels. */
+  /** 0 guild text, 11 public thread (needs `parentId`). Other types are stored and listed only. */
   type?: number;
   topic?: string | null;
   position?: number;
   permissionOverwrites?: PermissionOverwrite[];
+  /** A thread's text channel (listed before it); the thread takes its permissions from there. */
+  parentId?: string;
+  /** Threads: archived (a message unarchives it unless it is also locked). */
+  archived?: boolean;
+  locked?: boolean;
+}
+
+/** An application command permission overwrite (Server Settings → Integrations), as Discord stores it. */
+export interface CommandPermission {
+  /** A role id (the guild id is @everyone), a user id, or a channel id (guild id - 1: all channels). */
+  id: string;
+  /** 1 role, 2 user, 3 channel */
+  type: 1 | 2 | 3;
+  permission: boolean;
 }
 
 export interface RoleSeed {
@@ -80,7 +94,7 @@ export interface LocalDiscordOptions {
   interactionResponseDeadlineMs?: number;
   /** Injectable clock (ms since epoch) for token expiry, deadlines, timestamps and snowflakes. */
   now?: () => number;
-  /** Sent in every interaction as `attachment_size_limit`. */
+  /** Sent in every interaction as `attachment_size_limit`; default: the guild's boost-tier limit. */
   attachmentSizeLimit?: number;
   heartbeatIntervalMs?: number;
   /** Privileged intents the application is allowed (bits of GuildMembers, GuildPresences, MessageContent). */

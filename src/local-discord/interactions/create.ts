@@ -9,7 +9,7 @@ import { codePointLength } from '../validate.ts';
 import { Permission } from '../permissions.ts';
 import { wireChannel, wireMember, wireUser } from '../payloads.ts';
 import type { SnowflakeGenerator } from '../snowflake.ts';
-import type { ChannelState, GuildState, MemberState, Store, UserState } from '../store.ts';
+import { guildUploadLimit, type ChannelState, type GuildState, type MemberState, type Store, type UserState } from '../store.ts';
 import type {
   ButtonClickInput,
   InteractionHandle,
@@ -18,6 +18,7 @@ import type {
   SlashCommandInput,
   WireInteractionMetadata,
 } from '../types.ts';
+import { mayUseCommand } from './access.ts';
 import { buildOptions, type Resolved } from './options.ts';
 import { InteractionType, type InteractionRecord, type InteractionRegistry } from './registry.ts';
 
@@ -28,7 +29,8 @@ export interface ActionDeps {
   now: () => number;
   applicationId: string;
   tokenTtlMs: number;
-  attachmentSizeLimit: number;
+  /** Sent as `attachment_size_limit`; undefined: the guild's boost-tier limit, as Discord computes it for bots. */
+  attachmentSizeLimit: number | undefined;
   allowUnregisteredCommands: boolean;
   /** Sends INTERACTION_CREATE to the connected bot sessions; returns how many got it. */
   dispatch: (payload: Record<string, unknown>) => number;
@@ -58,10 +60,8 @@ export class UserActions {
     if (!command && !this.deps.allowUnregisteredCommands) {
       throw new UserActionError(`/${input.name} is not registered (globally or in ${ctx.guild.name})`);
     }
-    if (command?.default_member_permissions != null) {
-      const needed = BigInt(command.default_member_permissions);
-      const has = this.deps.store.permissions(ctx.guild.id, ctx.user.id);
-      if ((has & needed) !== needed) throw new UserActionError(`${ctx.user.username} may not use /${input.name}`);
+    if (command && !mayUseCommand(this.deps.store, this.deps.applicationId, ctx.guild, ctx.member, ctx.channel.id, command)) {
+      throw new UserActionError(`${ctx.user.username} may not use /${input.name}`);
     }
     const resolved: Resolved = {};
     const options = buildOptions(
@@ -136,6 +136,7 @@ export class UserActions {
     if (!member || !user) throw new UserActionError(`user ${userId} is not a member of ${guild.name}`);
     const permissions = store.permissions(guild.id, userId, channel.id);
     if (!(permissions & Permission.ViewChannel)) throw new UserActionError(`${user.username} cannot see #${channel.name}`);
+    if (channel.thread?.archived) throw new UserActionError(`#${channel.name} is an archived thread: nobody can use commands or buttons there`);
     return { guild, channel, member, user, permissions };
   }
 
@@ -171,7 +172,7 @@ export class UserActions {
       openerId: extra.openerId ?? null,
       createdAt: now,
       tokenExpiresAt: now + this.deps.tokenTtlMs,
-      attachmentSizeLimit: this.deps.attachmentSizeLimit,
+      attachmentSizeLimit: this.deps.attachmentSizeLimit ?? guildUploadLimit(ctx.guild.premiumTier),
       response: null,
       deferred: false,
       ephemeral: false,

@@ -5,7 +5,8 @@
 import type { APIModalInteractionResponseCallbackData } from 'discord.js';
 import { Errors, invalidFormBody } from '../errors.ts';
 import type { MessageInput, MessageService } from '../messages.ts';
-import type { Store, StoredMessage } from '../store.ts';
+import type { ChannelState, Store, StoredMessage } from '../store.ts';
+import { assertEditable, prepareSend } from '../threads.ts';
 import type { OpenedModal } from '../types.ts';
 import { validateModal, type Json } from '../validate.ts';
 import { InteractionType, type InteractionRecord, type InteractionRegistry } from './registry.ts';
@@ -26,6 +27,8 @@ export interface RespondDeps {
   now: () => number;
   onResponse: (record: InteractionRecord) => void;
   onModal: (modal: OpenedModal) => void;
+  /** A response unarchived the thread it was posted in. */
+  channelChanged: (channel: ChannelState) => void;
 }
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -74,6 +77,7 @@ export class InteractionResponder {
       case CallbackType.UpdateMessage: {
         const source = this.deps.store.messages.get(record.sourceMessageId ?? '');
         if (!source) throw Errors.unknownMessage();
+        this.#assertEditable(source);
         message = this.deps.messages.edit(source, messageInput, { fileSizeLimit: record.attachmentSizeLimit, canMentionEveryone: true });
         record.originalMessageId = source.data.id;
         break;
@@ -129,6 +133,7 @@ export class InteractionResponder {
   edit(applicationId: string, token: string, ref: string, input: MessageInput): StoredMessage {
     const record = this.deps.registry.forWebhook(applicationId, token);
     const target = this.#target(record, ref);
+    this.#assertEditable(target);
     return this.deps.messages.edit(target, input, { fileSizeLimit: record.attachmentSizeLimit, canMentionEveryone: true });
   }
 
@@ -143,11 +148,17 @@ export class InteractionResponder {
     const record = this.deps.registry.forWebhook(applicationId, token);
     const original = this.deps.store.messages.get(record.originalMessageId ?? '');
     if (original?.meta.loading) {
+      this.#assertEditable(original);
       return this.deps.messages.edit(original, input, { fileSizeLimit: record.attachmentSizeLimit, canMentionEveryone: true });
     }
     const message = this.#create(record, input, false, undefined, record.originalMessageId ?? undefined);
     record.followUpIds.push(message.data.id);
     return message;
+  }
+
+  #assertEditable(message: StoredMessage): void {
+    const channel = this.deps.store.channels.get(message.data.channel_id);
+    if (channel) assertEditable(channel);
   }
 
   #target(record: InteractionRecord, ref: string): StoredMessage {
@@ -167,6 +178,7 @@ export class InteractionResponder {
   ): StoredMessage {
     const channel = this.deps.store.channels.get(record.channelId);
     if (!channel) throw Errors.unknownChannel();
+    if (prepareSend(channel, this.deps.now)) this.deps.channelChanged(channel);
     return this.deps.messages.create(
       {
         channel,

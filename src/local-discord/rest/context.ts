@@ -2,7 +2,7 @@
 import type { InteractionResponder } from '../interactions/respond.ts';
 import type { MessageService } from '../messages.ts';
 import type { SnowflakeGenerator } from '../snowflake.ts';
-import type { Store } from '../store.ts';
+import type { ChannelState, Store } from '../store.ts';
 
 export interface RestContext {
   store: Store;
@@ -14,4 +14,6 @@ export interface RestContext {
   gatewayUrl: () => string;
   /** Called after a command route changed the registered commands of a guild (or global: null). */
   commandsChanged: (guildId: string | null) => void;
+  /** Called after a request changed a channel (a message unarchived its thread): tells the bot's sessions. */
+  channelChanged: (channel: ChannelState) => void;
 }

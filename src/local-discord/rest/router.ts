@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, Errors } from '../errors.ts';
+import type { FaultInjector } from '../faults.ts';
 import type { LogFn, RecordedRequest } from '../types.ts';
 import { parseBody, type ParsedBody } from './multipart.ts';
 
@@ -32,12 +33,15 @@ export interface Route {
 }
 
 export interface RouterOptions {
-  token: string;
+  /** The bot token `Authorization: Bot` must carry (a function: it can be reset). */
+  token: () => string;
   now: () => number;
   log: LogFn;
   record: (request: RecordedRequest) => void;
   /** Largest request body accepted (Discord refuses more than 25 MiB per message; allow for boosts). */
   maxBodyBytes: number;
+  /** Failures asked for by a test; checked after auth, before the route runs. */
+  faults?: FaultInjector;
 }
 
 export const ok = (json: unknown): RouteResult => ({ status: 200, json });
@@ -54,7 +58,7 @@ export class Router {
     const url = new URL(apiPath, 'http://local');
     const path = url.pathname.replace(/^\/v\d+(?=\/|$)/, '') || '/';
     const method = (req.method ?? 'GET').toUpperCase();
-    const authorized = req.headers.authorization === `Bot ${this.options.token}`;
+    const authorized = req.headers.authorization === `Bot ${this.options.token()}`;
     const at = this.options.now();
     const segments = path.split('/').slice(1).map(safeDecode);
     const decodedPath = `/${segments.join('/')}`;
@@ -73,6 +77,8 @@ export class Router {
       route = found.route;
       if (route.auth && !authorized) throw Errors.unauthorized();
       body = await parseBody(req.headers['content-type'], await readBody(req, this.options.maxBodyBytes));
+      const fault = this.options.faults?.check({ method, route: route.pattern, params: found.params, body: body.json, fileCount: body.files.length });
+      if (fault) throw fault;
       result = await route.handle({ method, path: decodedPath, params: found.params, query: url.searchParams, body, authorized });
     } catch (err) {
       if (err instanceof ApiError) {

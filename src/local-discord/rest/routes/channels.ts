@@ -1,10 +1,13 @@
 /**
  * Channel routes the bot uses with its own token: read a channel, send (JSON or multipart files), edit,
  * delete, fetch and list messages. Permissions are the bot's in that channel, as Discord checks them, so a
- * test can take Attach Files away and see 50013.
+ * test can take Attach Files away and see 50013, or Read Message History and see a reply refused with 160002.
+ * Threads follow their parent's permissions (Send Messages in Threads to post) and the archive rules of
+ * threads.ts.
  */
 import { Errors } from '../../errors.ts';
 import { Permission } from '../../permissions.ts';
+import { assertEditable, prepareSend } from '../../threads.ts';
 import { wireChannel } from '../../payloads.ts';
 import { guildUploadLimit, type ChannelState, type StoredMessage } from '../../store.ts';
 import { compareSnowflakes } from '../../snowflake.ts';
@@ -69,10 +72,12 @@ export function channelRoutes(ctx: RestContext): Route[] {
       auth: true,
       handle: (req) => {
         const { channel, perms } = channelOf(req);
-        if (!(perms & Permission.SendMessages)) throw Errors.missingPermissions();
+        if (!(perms & (channel.thread ? Permission.SendMessagesInThreads : Permission.SendMessages))) throw Errors.missingPermissions();
         if (req.body.files.length > 0 && !(perms & Permission.AttachFiles)) throw Errors.missingPermissions();
         const json = body(req);
-        if (isObject(json.message_reference) && !(perms & Permission.ReadMessageHistory)) throw Errors.missingPermissions();
+        // A reply needs Read Message History (developers/resources/message.mdx, Create Message).
+        if (isObject(json.message_reference) && !(perms & Permission.ReadMessageHistory)) throw Errors.cannotReplyWithoutHistory();
+        if (prepareSend(channel, ctx.now)) ctx.channelChanged(channel);
         const message = ctx.messages.create(
           {
             channel,
@@ -104,6 +109,7 @@ export function channelRoutes(ctx: RestContext): Route[] {
         const message = messageOf(req, channel);
         if (message.data.author.id !== store.botUserId) throw Errors.cannotEditOthers();
         if (req.body.files.length > 0 && !(perms & Permission.AttachFiles)) throw Errors.missingPermissions();
+        assertEditable(channel);
         const edited = ctx.messages.edit(
           message,
           { body: body(req), files: req.body.files },
