@@ -15,7 +15,11 @@ export interface GuildSettings {
   maxQueuedPerMember: number;
   /** Channel ids where the commands may be used; empty means everywhere. */
   allowedChannels: string[];
-  /** Output size budget in bytes (also capped by the upload limit Discord states for each interaction). */
+  /**
+   * Output size budget in bytes. Files are also kept within what Discord takes here (the boost tier's upload
+   * limit: 10, 10, 50 or 100 MiB) and the operator's LATENTWALK_MAX_ARTIFACT_BYTES; the default adds no limit
+   * of its own.
+   */
   outputBudgetBytes: number;
   defaultFps: number;
   /** Lower-cased words or phrases a prompt may not contain. */
@@ -30,7 +34,7 @@ export const DEFAULT_GUILD_SETTINGS: GuildSettings = {
   maxFrames: 24,
   maxQueuedPerMember: 2,
   allowedChannels: [],
-  outputBudgetBytes: 10 * MiB,
+  outputBudgetBytes: 100 * MiB,
   defaultFps: 10,
   blocklist: [],
   negativePrompt: '',

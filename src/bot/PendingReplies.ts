@@ -32,8 +32,8 @@ export interface PendingReply {
   /** Board the job came from. */
   boardId?: string;
   createdAt: number;
-  /** Set when the result has been posted. */
-  delivered?: { channelId: string; messageId: string; at: number; via: 'interaction' | 'channel' | 'undeliverable' };
+  /** Set when the result has been posted (or given up: `via: 'undeliverable'`, with Discord's error code). */
+  delivered?: { channelId: string; messageId: string; at: number; via: 'interaction' | 'channel' | 'undeliverable'; withoutFile?: boolean; code?: number };
   /** Who pressed Cancel / ran /cancel. */
   cancelledBy?: string;
 }

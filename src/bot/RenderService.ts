@@ -43,16 +43,21 @@ export interface JobDraft {
 
 export type JobSettings = Partial<JobRenderSettings> & { seed: number };
 
-/** Permissions the bot needs in a channel to post results there (also as a new message after 15 minutes). */
+/**
+ * Permissions the bot needs in a channel to post results there, also as a new message after the 15 minutes
+ * of the interaction token (in a thread, Send Messages in Threads instead of Send Messages). Read Message
+ * History is not needed: with it a late result replies to the request, without it the result is a plain
+ * message naming the requester.
+ */
 const NEEDED_PERMISSIONS: [bigint, string][] = [
   [PermissionFlagsBits.ViewChannel, 'View Channel'],
   [PermissionFlagsBits.SendMessages, 'Send Messages'],
   [PermissionFlagsBits.EmbedLinks, 'Embed Links'],
   [PermissionFlagsBits.AttachFiles, 'Attach Files'],
 ];
-
-/** Discord's per-request ceiling, whatever the boost tier says. */
-const MAX_REQUEST_BYTES = 25 * MiB;
+const NEEDED_IN_THREADS: [bigint, string][] = NEEDED_PERMISSIONS.map(([flag, name]) =>
+  flag === PermissionFlagsBits.SendMessages ? [PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads'] : [flag, name],
+);
 
 type GuildInteraction = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction;
 
@@ -80,7 +85,8 @@ export class RenderService {
       throw new InputError(`This server uses me only in ${where}; try there.`);
     }
     const permissions = interaction.appPermissions ?? new PermissionsBitField();
-    const missing = NEEDED_PERMISSIONS.filter(([flag]) => !permissions.has(flag)).map(([, name]) => name);
+    const needed = interaction.channel?.isThread() ? NEEDED_IN_THREADS : NEEDED_PERMISSIONS;
+    const missing = needed.filter(([flag]) => !permissions.has(flag)).map(([, name]) => name);
     if (missing.length > 0) {
       throw new InputError(
         `I cannot post results in this channel: I am missing ${missing.join(', ')}. Ask an admin to grant ${missing.length === 1 ? 'it' : 'them'} to me here, or use another channel.`,
@@ -127,14 +133,15 @@ export class RenderService {
 
   /**
    * The artifact's byte budget: the upload limit Discord states for this interaction (10 MiB when absent),
-   * the guild's boost-tier limit (which is what a bot-token post after 15 minutes gets), the guild's own
-   * output budget, and the job layer's ceiling, whichever is smallest.
+   * the guild's boost-tier limit (10, 10, 50, 100 MiB: what a bot-token post after 15 minutes gets), the
+   * guild's own output budget, and the operator's ceiling (LATENTWALK_MAX_ARTIFACT_BYTES), whichever is
+   * smallest. A file Discord refuses anyway (413/40005) is posted as text saying how to get it.
    */
   maxBytesFor(interaction: GuildInteraction, guild: GuildSettings): number {
     const stated = interaction.attachmentSizeLimit;
     const interactionLimit = typeof stated === 'number' && stated > 0 ? stated : DEFAULT_MAX_BYTES;
     const tier = tierLimit(interaction.guild);
-    return Math.min(interactionLimit, tier, guild.outputBudgetBytes, MAX_REQUEST_BYTES, this.bot.jobs.config.limits.maxArtifactBytes);
+    return Math.min(interactionLimit, tier, guild.outputBudgetBytes, this.bot.jobs.config.limits.maxArtifactBytes);
   }
 
   /** Queues a job for an interaction that has not been acknowledged yet: defer (public), submit, show the queue position. */

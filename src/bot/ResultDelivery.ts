@@ -6,23 +6,23 @@
  *   not acknowledged before dying are handed to it again. The one duplicate the stream can produce (a crash
  *   between posting and acknowledging) is caught by the `delivered` mark in PendingReplies, so a result is
  *   posted once.
+ * - A result Discord will not take never holds back the others: JobMessages falls back (no long fields, no
+ *   reply, no file) as far as it can; a try that fails for a reason that may pass is made again later by the
+ *   result stream (`resultAttempts` tries in all, counted in Redis across restarts); a result that cannot be
+ *   posted at all, or whose tries ran out, is marked undeliverable, the request message says so (or the log
+ *   says that it could not), and `latentwalk_results_undeliverable_total` counts it.
  * - Progress comes from BullMQ's progress events and is coalesced per job: the first update is shown at once,
  *   later ones at most once per `progressIntervalMs` (the latest state wins); they stop when the token
  *   expires or the result is being posted. A failed progress edit is ignored.
  */
-import type { JobProgress, JobResult, ResultConsumer } from '../jobs/index.ts';
+import type { JobProgress, JobResult, ResultAttempt, ResultConsumer } from '../jobs/index.ts';
 import type { BotServices } from './types.ts';
 import { describeError } from './log.ts';
 import type { PendingReply } from './PendingReplies.ts';
-import {
-  cancelledView,
-  expiredArtifactView,
-  failedView,
-  progressView,
-  resultView,
-  tooLargeView,
-  type MessageView,
-} from './replies/views.ts';
+import { compactView, fileRefusedView, undeliveredView } from './replies/fallbackViews.ts';
+import { UndeliverableError, type FinalViews } from './replies/JobMessages.ts';
+import { classifyPostError, undeliverableReason } from './replies/postErrors.ts';
+import { cancelledView, expiredArtifactView, failedView, progressView, resultView, type MessageView } from './replies/views.ts';
 
 interface ProgressState {
   latest: JobProgress;
@@ -48,9 +48,23 @@ export class ResultDelivery {
       group: 'bot',
       consumer: config.instance,
       blockMs: 1000,
-      onError: (error) => log.warn('result delivery failed; it will be retried', { error: describeError(error) }),
+      maxAttempts: config.resultAttempts,
+      retryDelayMs: config.resultRetryMs,
+      maxRetryDelayMs: 5 * 60_000,
+      onError: (error, entry) => {
+        if (!entry) return log.warn('reading the result stream failed; trying again', { error: describeError(error) });
+        const { code } = classifyPostError(error);
+        if (entry.retryInMs === undefined) {
+          log.warn('posting a result failed on its last try', { jobId: entry.jobId, attempt: entry.attempt, code, error: describeError(error) });
+        } else {
+          log.warn('posting a result failed; it will be tried again', { jobId: entry.jobId, attempt: entry.attempt, retryInMs: entry.retryInMs, code, error: describeError(error) });
+        }
+      },
     });
-    await this.consumer.start((result) => this.deliver(result));
+    await this.consumer.start(
+      (result, attempt) => this.deliver(result, attempt),
+      (result, info) => this.giveUp(result, info.error, info.attempts),
+    );
   }
 
   async stop(): Promise<void> {
@@ -125,8 +139,8 @@ export class ResultDelivery {
   // -------------------------------------------------------------------------------------------------------
   // Results.
 
-  /** Posts one result. Throws on a temporary failure (the stream hands the entry out again). */
-  async deliver(result: JobResult): Promise<void> {
+  /** Posts one result. Throws on a failure worth another try (the result stream tries again later). */
+  async deliver(result: JobResult, attempt?: ResultAttempt): Promise<void> {
     const { pending, messages, ids, jobs, log } = this.services;
     this.endProgress(result.jobId);
     const reply = await pending.get(result.jobId);
@@ -136,7 +150,7 @@ export class ResultDelivery {
     let bytes: Buffer | undefined;
     if (outcome.status === 'done') bytes = await jobs.fetchArtifact(outcome.artifact.key);
 
-    const build = (late: boolean): MessageView => {
+    const full = (late: boolean): MessageView => {
       switch (outcome.status) {
         case 'done':
           return bytes ? resultView(ids, reply, result, outcome, bytes, late) : expiredArtifactView(ids, reply);
@@ -146,11 +160,56 @@ export class ResultDelivery {
           return cancelledView(reply, outcome.reason);
       }
     };
-    const size = outcome.status === 'done' ? outcome.artifact.bytes : 0;
-    const delivered = await messages.postFinal(reply, build, () => tooLargeView(ids, reply, size));
+    const views: FinalViews = {
+      full,
+      compact: (late) => compactView(full(late), reply, late),
+      withoutFile: (late, code) => fileRefusedView(ids, reply, result, late, code),
+    };
+    let delivered;
+    try {
+      delivered = await messages.postFinal(reply, views);
+    } catch (error) {
+      if (!(error instanceof UndeliverableError)) throw error;
+      await this.markUndeliverable(reply, result, error.code, attempt?.attempt ?? 1, error.message);
+      return;
+    }
     await pending.markDelivered(result.jobId, { ...delivered, at: Date.now() });
-    this.services.metrics?.resultPosted(result.kind, outcome.status, size);
-    log.info('result posted', { jobId: result.jobId, guildId: result.guildId, kind: result.kind, status: outcome.status, via: delivered.via });
-    if (outcome.status === 'done') await jobs.deleteArtifact(outcome.artifact.key).catch(() => undefined);
+    const size = outcome.status === 'done' ? outcome.artifact.bytes : 0;
+    this.services.metrics?.resultPosted(result.kind, outcome.status, delivered.withoutFile ? 0 : size);
+    log.info('result posted', {
+      jobId: result.jobId,
+      guildId: result.guildId,
+      kind: result.kind,
+      status: outcome.status,
+      via: delivered.via,
+      ...(delivered.withoutFile ? { withoutFile: true } : {}),
+    });
+    // A file Discord refused stays in Redis until it expires, for `latentwalk jobs show --out`.
+    if (outcome.status === 'done' && !delivered.withoutFile) await jobs.deleteArtifact(outcome.artifact.key).catch(() => undefined);
+  }
+
+  /** Every try failed: the result is given up (the result stream acknowledges it after this). */
+  async giveUp(result: JobResult, error: Error, attempts: number): Promise<void> {
+    const reply = await this.services.pending.get(result.jobId);
+    if (!reply || reply.delivered) return;
+    await this.markUndeliverable(reply, result, classifyPostError(error).code, attempts, describeError(error));
+  }
+
+  /** Marks a result undeliverable, says so on the request message (or in the log), and counts it. */
+  private async markUndeliverable(reply: PendingReply, result: JobResult, code: number | undefined, attempts: number, why: string): Promise<void> {
+    const { pending, messages, log, metrics } = this.services;
+    await pending.markDelivered(result.jobId, { via: 'undeliverable', channelId: reply.channelId, messageId: '', at: Date.now(), ...(code !== undefined ? { code } : {}) });
+    const noted = await messages.noteOnRequest(reply, undeliveredView(reply, undeliverableReason(code)));
+    log.warn(noted ? 'result undeliverable; the request message says so' : 'result undeliverable, and the request message could not be updated either', {
+      jobId: result.jobId,
+      guildId: result.guildId,
+      channelId: reply.channelId,
+      kind: result.kind,
+      status: result.outcome.status,
+      code: code ?? 'none',
+      attempts,
+      error: why,
+    });
+    metrics?.resultUndeliverable(result.kind, String(code ?? 'none'));
   }
 }

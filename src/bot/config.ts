@@ -28,6 +28,17 @@ export interface BotConfig {
   tokenMarginMs: number;
   /** Stable name of this bot instance in the result stream's consumer group (a restart resumes its entries). */
   instance: string;
+  /** Tries to post one result before it is given up as undeliverable (the request message then says so). */
+  resultAttempts: number;
+  /** Wait before the second try to post a result; doubles each further try (at most 5 minutes). */
+  resultRetryMs: number;
+  /** Boards (open /grid or /morph) one member may have open at once in a server. */
+  maxOpenBoards: number;
+  /**
+   * Signs button ids. Unset: a random key made once and kept in Redis, so buttons keep working across token
+   * resets and restarts (and every bot process of a deployment shares it).
+   */
+  buttonSecret: string | undefined;
   logLevel: LogLevel;
   jobs: JobsConfig;
 }
@@ -81,6 +92,16 @@ export const BOT_SETTINGS = {
     '1-64 of A-Z a-z 0-9 _ . -',
     BOT,
     'Stable name of this bot in the result stream\'s consumer group (a restart resumes its entries). One per bot process.',
+  ),
+  LATENTWALK_RESULT_ATTEMPTS: intSetting(1, 50, BOT, 'Tries to post one result (a Discord error that may pass, or one the bot does not know) before it is given up and the request says so.'),
+  LATENTWALK_RESULT_RETRY_MS: intSetting(10, 600_000, BOT, 'Wait before the second try to post a result; doubles each further try, at most 5 minutes.'),
+  LATENTWALK_MAX_OPEN_BOARDS: intSetting(1, 100, BOT, 'Open /grid and /morph boards one member may have at once in a server.'),
+  LATENTWALK_BUTTON_SECRET: setting(
+    z.string().trim().min(16, { error: 'must be at least 16 characters (any random string)' }).max(512),
+    '16-512 characters',
+    BOT,
+    'Key that signs button ids. Unset: a random key made once and kept in Redis. Buttons keep working across token resets either way; set it to keep them across a new Redis.',
+    { secret: true },
   ),
 } as const;
 
@@ -148,6 +169,10 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
   const boardSweepMs = orDefault(env, 'LATENTWALK_BOARD_SWEEP_MS')!;
   const tokenMarginS = orDefault(env, 'LATENTWALK_TOKEN_MARGIN_S')!;
   const instance = orDefault(env, 'LATENTWALK_BOT_INSTANCE')!;
+  const resultAttempts = orDefault(env, 'LATENTWALK_RESULT_ATTEMPTS')!;
+  const resultRetryMs = orDefault(env, 'LATENTWALK_RESULT_RETRY_MS')!;
+  const maxOpenBoards = orDefault(env, 'LATENTWALK_MAX_OPEN_BOARDS')!;
+  const buttonSecret = read(env, 'LATENTWALK_BUTTON_SECRET');
   const logLevel = settingOrDefault(OPS_SETTINGS, env, 'LATENTWALK_LOG_LEVEL')!;
   return {
     ...discord,
@@ -156,6 +181,10 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
     boardSweepMs: overrides.boardSweepMs ?? boardSweepMs,
     tokenMarginMs: overrides.tokenMarginMs ?? tokenMarginS * 1000,
     instance: overrides.instance ?? instance,
+    resultAttempts: overrides.resultAttempts ?? resultAttempts,
+    resultRetryMs: overrides.resultRetryMs ?? resultRetryMs,
+    maxOpenBoards: overrides.maxOpenBoards ?? maxOpenBoards,
+    buttonSecret: 'buttonSecret' in overrides ? overrides.buttonSecret : buttonSecret,
     logLevel: overrides.logLevel ?? logLevel,
     jobs: overrides.jobs ?? loadJobsConfig(env),
   };

@@ -16,7 +16,8 @@ export const JOBS_USAGE = `usage: latentwalk jobs <command>
   submit <morph|grid|walk|loop> <prompts...> --guild ID [--user ID] [--channel ID] [render options]
          [--wait [--out FILE] [--timeout SECONDS]]
   list [--guild ID] [--json] [--limit N]      waiting and rendering jobs, in the order they will run
-  show ID [--json]                            one job, finished ones included
+  show ID [--json] [--out FILE]               one job, finished ones included; --out saves its file while
+                                              Redis keeps it (a result Discord refused to take)
   cancel ID                                   remove a waiting job, or stop a rendering one
   retry ID                                    queue a finished job again (as a new job)
   local-redis [--port N] [--dir DIR]          run a redis-server set up for the queue (AOF, noeviction)
@@ -227,11 +228,14 @@ async function listCommand(argv: string[]): Promise<number> {
 }
 
 async function showCommand(argv: string[]): Promise<number> {
-  const { values: v, positionals } = usage(() => parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } }));
+  const { values: v, positionals } = usage(() =>
+    parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, out: { type: 'string' } } }),
+  );
   const id = onlyId('show', positionals);
   return withProducer(async (producer) => {
     const job = await producer.get(id);
     if (!job) throw new JobNotFoundError(id);
+    if (v.out) return saveArtifact(producer, job, resolve(v.out));
     if (v.json) {
       console.log(JSON.stringify(job));
       return 0;
@@ -244,6 +248,24 @@ async function showCommand(argv: string[]): Promise<number> {
     console.log(parts.join('; '));
     return 0;
   });
+}
+
+/** `show --out`: the finished job's file, while Redis still has it (it is kept until it expires). */
+async function saveArtifact(producer: JobProducer, job: JobListing, out: string): Promise<number> {
+  if (job.outcome?.status !== 'done') {
+    console.error(`latentwalk: job ${job.jobId} has no file: it is ${job.state}${job.outcome && 'reason' in job.outcome ? ` (${job.outcome.reason})` : ''}`);
+    return 1;
+  }
+  const { artifact } = job.outcome;
+  const bytes = await producer.fetchArtifact(artifact.key);
+  if (!bytes) {
+    console.error(`latentwalk: the file of ${job.jobId} is no longer in Redis (files are kept until they are posted, at most ${formatAge(producer.config.artifactTtlMs)})`);
+    return 1;
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, bytes);
+  console.log(`wrote ${out} (${artifact.format}, ${artifact.width}x${artifact.height}, ${artifact.frameCount} frame(s), ${bytes.length} bytes)`);
+  return 0;
 }
 
 async function cancelCommand(argv: string[]): Promise<number> {

@@ -176,7 +176,7 @@ function describe(s: GuildSettings, bot: BotContext): string {
     '**Settings for this server**',
     `• Max frames: ${s.maxFrames}${limits.maxFrames < s.maxFrames ? ` (the bot's own limit of ${limits.maxFrames} applies)` : ''}`,
     `• Max queued per member: ${s.maxQueuedPerMember}`,
-    `• Output budget: ${formatBytes(s.outputBudgetBytes)} (never above what Discord allows for the upload)`,
+    `• Output budget: ${formatBytes(s.outputBudgetBytes)} (never above what Discord takes here: the server's boost tier allows 10, 10, 50 or 100 MiB)`,
     `• Default fps: ${s.defaultFps}`,
     `• Channels: ${s.allowedChannels.length ? s.allowedChannels.map((id) => `<#${id}>`).join(', ') : 'everywhere'}`,
     // A full blocklist (100 entries) alone would pass the 2000 of a message: it gets a share, whole entries only.

@@ -17,7 +17,7 @@ export {
   type QueueCaps,
 } from './config.ts';
 export { JobProducer, readableFailure, type SubmitTicket, type JobListing, type CancelResult } from './producer.ts';
-export { ResultConsumer, type ResultConsumerOptions, type ResultHandler } from './results.ts';
+export { ResultConsumer, type GiveUpHandler, type ResultAttempt, type ResultConsumerOptions, type ResultHandler } from './results.ts';
 export { type JobPosition, type JobRecord } from './guild-queue.ts';
 export { checkRedisServer, type RedisServerInfo } from './redis.ts';
 export { WorkerDirectory, sizeUnavailable, WORKER_ANNOUNCE_INTERVAL_MS, WORKER_ANNOUNCE_TTL_MS, type WorkerAnnouncement } from './workers.ts';

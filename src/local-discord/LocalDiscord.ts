@@ -260,6 +260,30 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
   // (404/10003), a channel the bot can no longer see (403/50001) or read the history of (a reply refused with
   // 403/160002), an archived or locked thread (400/50083), a boost tier (the upload limit), a reset token.
 
+  /** Creates a text channel (what an admin does); the bot's sessions hear CHANNEL_CREATE. Returns its id. */
+  createChannel(guildId: string, input: { name: string; id?: string; permissionOverwrites?: PermissionOverwrite[] }): string {
+    const guild = this.#store.guilds.get(guildId);
+    if (!guild) throw new Error(`local-discord: no guild ${guildId}`);
+    const id = input.id ?? this.#ids.next();
+    if (this.#store.channels.has(id)) throw new Error(`local-discord: channel ${id} exists`);
+    const channel: ChannelState = {
+      id,
+      guildId,
+      name: input.name,
+      type: 0,
+      topic: null,
+      position: guild.channels.size,
+      overwrites: structuredClone(input.permissionOverwrites ?? []),
+      messageIds: [],
+      lastMessageId: null,
+      parentId: null,
+    };
+    guild.channels.set(id, channel);
+    this.#store.channels.set(id, channel);
+    this.#gateway.dispatch('CHANNEL_CREATE', wireChannel(channel), Intent.Guilds);
+    return id;
+  }
+
   /** Deletes a channel with its messages (a text channel: its threads too); later requests get 404/10003. */
   deleteChannel(channelId: string): void {
     if (!this.#store.channels.has(channelId)) throw new Error(`local-discord: no channel ${channelId}`);

@@ -9,7 +9,8 @@
  * (rate() of it is the sustained frame rate), `latentwalk_artifact_bytes{kind}` (histogram), and
  * `latentwalk_jobs_rendering`.
  * Bot: `latentwalk_jobs_submitted_total{kind}`, `latentwalk_jobs_refused_total{kind,reason}`,
- * `latentwalk_results_posted_total{kind,outcome}`, `latentwalk_posted_bytes{kind}` (histogram).
+ * `latentwalk_results_posted_total{kind,outcome}`, `latentwalk_posted_bytes{kind}` (histogram),
+ * `latentwalk_results_undeliverable_total{kind,code}` (results given up: the channel could not take them).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobKind, JobOutcome } from '../jobs/contract.ts';
@@ -172,6 +173,8 @@ export interface BotMetricsSink {
   jobSubmitted(kind: string): void;
   jobRefused(kind: string, reason: string): void;
   resultPosted(kind: string, outcome: string, bytes: number): void;
+  /** A result that could not be posted; `code` is Discord's error code, or `none`. */
+  resultUndeliverable(kind: string, code: string): void;
 }
 
 export class BotMetrics extends BaseMetrics implements BotMetricsSink {
@@ -179,6 +182,7 @@ export class BotMetrics extends BaseMetrics implements BotMetricsSink {
   readonly refused: Counter<'kind' | 'reason'>;
   readonly posted: Counter<'kind' | 'outcome'>;
   readonly postedBytes: Histogram<'kind'>;
+  readonly undeliverable: Counter<'kind' | 'code'>;
 
   constructor() {
     super('bot');
@@ -203,6 +207,12 @@ export class BotMetrics extends BaseMetrics implements BotMetricsSink {
       buckets: BYTES_BUCKETS,
       registers,
     });
+    this.undeliverable = new Counter({
+      name: 'latentwalk_results_undeliverable_total',
+      help: 'Results given up because Discord would not take them in their channel, by kind and Discord error code',
+      labelNames: ['kind', 'code'],
+      registers,
+    });
   }
 
   jobSubmitted(kind: string): void {
@@ -216,5 +226,9 @@ export class BotMetrics extends BaseMetrics implements BotMetricsSink {
   resultPosted(kind: string, outcome: string, bytes: number): void {
     this.posted.inc({ kind, outcome });
     if (outcome === 'done' && bytes > 0) this.postedBytes.observe({ kind }, bytes);
+  }
+
+  resultUndeliverable(kind: string, code: string): void {
+    this.undeliverable.inc({ kind, code });
   }
 }

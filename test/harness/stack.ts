@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { BotApp } from '../../src/bot/BotApp.ts';
 import { loadBotConfig, type BotConfig } from '../../src/bot/config.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/bot/log.ts';
+import type { BotMetricsSink } from '../../src/ops/metrics.ts';
 import { registerCommands } from '../../src/cli/register-commands.ts';
 import type { JobsConfig, JobsConfigOverrides } from '../../src/jobs/index.ts';
 import { LocalDiscord, Permission, type InteractionHandle, type InteractionState, type LocalMessage, type SlashOptionInput } from '../../src/local-discord/index.ts';
@@ -26,6 +27,15 @@ export const RENDERS = '1500000000000000102';
 /** The bot lacks Attach Files here. */
 export const NO_FILES = '1500000000000000103';
 export const BOT_ID = '1500000000000000001';
+/** More servers (with `guilds: 3`), each with its own #general and the same members. */
+export const GUILD2 = '1500000000000000110';
+export const GENERAL2 = '1500000000000000111';
+export const GUILD3 = '1500000000000000120';
+export const GENERAL3 = '1500000000000000121';
+const MORE_GUILDS = [
+  { id: GUILD2, name: 'Second Space', general: GENERAL2 },
+  { id: GUILD3, name: 'Third Space', general: GENERAL3 },
+];
 
 export const USERS = {
   /** Manage Server + Manage Messages. */
@@ -46,8 +56,14 @@ export interface StackOptions {
   bot?: Partial<Omit<BotConfig, 'jobs' | 'token'>>;
   /** Print the bot's logs (LATENTWALK_E2E_LOG=1 does too). */
   verbose?: boolean;
-  /** The upload limit LocalDiscord states in every interaction (`attachment_size_limit`); default 10 MiB. */
+  /** The upload limit LocalDiscord states in every interaction (`attachment_size_limit`); default: the boost tier's. */
   attachmentSizeLimit?: number;
+  /** Servers the bot is in: GUILD alone (default), or GUILD, GUILD2 and GUILD3. */
+  guilds?: 1 | 3;
+  /** The bot's logger (default: silent, or debug lines on stderr with LATENTWALK_E2E_LOG=1). */
+  log?: Logger;
+  /** The bot's metrics. */
+  metrics?: BotMetricsSink;
 }
 
 export class Stack {
@@ -82,7 +98,7 @@ export class Stack {
       },
     );
     const verbose = options.verbose || process.env['LATENTWALK_E2E_LOG'] === '1';
-    this.log = verbose ? createLogger({ level: 'debug', token: TOKEN }) : silentLogger;
+    this.log = options.log ?? (verbose ? createLogger({ level: 'debug', token: TOKEN }) : silentLogger);
   }
 
   static async start(options: StackOptions = {}): Promise<Stack> {
@@ -97,6 +113,9 @@ export class Stack {
         if (level === 'warn' && process.env['LATENTWALK_E2E_LOG'] === '1') process.stderr.write(`${message}\n`);
       },
       guilds: [
+        ...(options.guilds === 3
+          ? MORE_GUILDS.map((g) => ({ id: g.id, name: g.name, channels: [{ id: g.general, name: 'general' }], members: Object.entries(USERS).map(([username, id]) => ({ id, username })) }))
+          : []),
         {
           id: GUILD,
           name: 'Latent Space',
@@ -126,7 +145,9 @@ export class Stack {
     });
     const stack = new Stack(redis, discord, jobsConfig, options, clockRef);
     try {
-      await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: undefined }, jobsConfig.limits, GUILD);
+      for (const guildId of [GUILD, ...(options.guilds === 3 ? MORE_GUILDS.map((g) => g.id) : [])]) {
+        await registerCommands({ token: TOKEN, apiUrl: discord.restUrl, applicationId: undefined }, jobsConfig.limits, guildId);
+      }
       if (options.worker !== false) await stack.startWorker();
       await stack.startBot();
     } catch (error) {
@@ -157,7 +178,12 @@ export class Stack {
   }
 
   async startBot(): Promise<BotApp> {
-    this.bot = await BotApp.start(this.botConfig, { log: this.log, waitGuildTimeoutMs: 2000, now: () => Date.now() + this.botSkewMs });
+    this.bot = await BotApp.start(this.botConfig, {
+      log: this.log,
+      waitGuildTimeoutMs: 2000,
+      now: () => Date.now() + this.botSkewMs,
+      ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
+    });
     return this.bot;
   }
 
@@ -177,9 +203,9 @@ export class Stack {
   // ---- the user's side --------------------------------------------------------------------------------------
 
   /** `/name` with options (values only; LocalDiscord takes the types from the registered command). */
-  async slash(user: UserName, name: string, options: Record<string, string | number | boolean> = {}, channelId = GENERAL): Promise<InteractionHandle> {
+  async slash(user: UserName, name: string, options: Record<string, string | number | boolean> = {}, channelId = GENERAL, guildId = GUILD): Promise<InteractionHandle> {
     const list: SlashOptionInput[] = Object.entries(options).map(([key, value]) => ({ name: key, value }));
-    return this.discord.slashCommand({ guildId: GUILD, channelId, userId: USERS[user], name, options: list });
+    return this.discord.slashCommand({ guildId, channelId, userId: USERS[user], name, options: list });
   }
 
   /** `/settings <sub>` style commands with one subcommand level. */

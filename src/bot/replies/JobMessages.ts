@@ -5,43 +5,67 @@
  *   edits still waiting are dropped: a slow progress edit can never land on top of the result.
  * - Status edits only ever use the interaction token, only while it is valid, and never fail anything: a
  *   deleted message or a dead token just ends the status updates for that job.
- * - The final post edits the original response while the token is valid; when it is expired (15 minutes),
- *   rejected (401 / 50027 / 10015) or the message is gone (10008), the result is posted as a new channel
- *   message with the bot token, replying to the original message, and the original is marked as moved.
- *   Errors worth retrying (5xx, network) propagate, so the result stream hands the entry out again.
+ * - The final post edits the original response while the token is valid. When that is no longer possible
+ *   (token expired or refused, message gone or too old to edit, thread archived), it is posted as a new channel
+ *   message with the bot token: a reply to the request when the bot may read the channel's history, otherwise
+ *   a plain message naming the requester; the request then points at it.
+ * - Whatever Discord refuses, the post walks down, in order: the full result, the same without the embed's long
+ *   fields (a refused body), then text saying how to get the file (a refused file). Each Discord error has one
+ *   meaning (postErrors.ts): passing problems and unknown codes are thrown, so the result stream tries the
+ *   entry again later (a bounded number of times); a channel that cannot take the message at all throws
+ *   UndeliverableError, and the result is given up at once.
  */
-import { AttachmentBuilder, DiscordAPIError, InteractionWebhook, type Client, type Message, type MessageCreateOptions, type MessageEditOptions } from 'discord.js';
+import { AttachmentBuilder, InteractionWebhook, PermissionFlagsBits, type Client, type Message, type MessageCreateOptions, type MessageEditOptions } from 'discord.js';
 import type { PendingReply } from '../PendingReplies.ts';
 import { describeError, type Logger } from '../log.ts';
 import type { PendingReplies } from '../PendingReplies.ts';
+import { classifyPostError, type PostErrorAction } from './postErrors.ts';
 import { movedView, NO_MENTIONS, type MessageView } from './views.ts';
 
 export interface Delivered {
   via: 'interaction' | 'channel' | 'undeliverable';
   channelId: string;
   messageId: string;
+  /** The file was left out (refused, or not allowed here); it stays in Redis until it expires. */
+  withoutFile?: boolean;
 }
 
-/** Discord errors meaning the interaction token can no longer be used. */
-const TOKEN_GONE = new Set<number | string>([50027, 10015, 10062]);
-const MESSAGE_GONE = new Set<number | string>([10008]);
-/** Too old to edit (over an hour), or rate-limited for old messages. */
-const EDIT_REFUSED = new Set<number | string>([30046]);
-const TOO_LARGE = 40005;
+/** The result cannot be posted in its channel at all; `code` is Discord's (undefined: not a Discord error). */
+export class UndeliverableError extends Error {
+  constructor(
+    readonly code: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UndeliverableError';
+  }
+}
+
+/** The views of one result, from the one it should be to the ones it falls back to. */
+export interface FinalViews {
+  /** The result as it should look; `late`: posted as a new message, naming the requester. */
+  full(late: boolean): MessageView;
+  /** The same without the embed's long fields (after a refused body). */
+  compact(late: boolean): MessageView;
+  /** Text without the file, saying how to get it (after a refused file). */
+  withoutFile(late: boolean, code: number | undefined): MessageView;
+}
+
+/** How far down the views a post has gone: 0 full, 1 compact, 2 without the file. */
+type Level = 0 | 1 | 2;
+
+interface PostState {
+  level: Level;
+  /** The code that made the file go (for the text that explains it). */
+  fileCode: number | undefined;
+}
 
 export function isTokenGone(error: unknown): boolean {
-  return error instanceof DiscordAPIError && (TOKEN_GONE.has(error.code) || error.status === 401);
+  return classifyPostError(error).action === 'token-gone';
 }
-function isMessageGone(error: unknown): boolean {
-  return error instanceof DiscordAPIError && MESSAGE_GONE.has(error.code);
-}
-function isTooLarge(error: unknown): boolean {
-  return error instanceof DiscordAPIError && (error.code === TOO_LARGE || error.status === 413);
-}
-/** 4xx other than rate limits: retrying the same request cannot help. */
-function isPermanent(error: unknown): boolean {
-  return error instanceof DiscordAPIError && error.status >= 400 && error.status < 500 && error.status !== 429;
-}
+
+/** Status edits stop for good on these (a retry cannot help a progress bar). */
+const STATUS_DEAD: readonly PostErrorAction[] = ['token-gone', 'message-gone', 'give-up', 'forbidden', 'compact', 'no-file', 'unknown'];
 
 export function toDiscordOptions(view: MessageView): MessageEditOptions & { allowedMentions: NonNullable<MessageEditOptions['allowedMentions']> } {
   return {
@@ -105,9 +129,10 @@ export class JobMessages {
         if (this.shownRank.size > 10_000) this.shownRank.delete(this.shownRank.keys().next().value!);
         return message.id;
       } catch (error) {
-        if (isTokenGone(error) || isMessageGone(error) || isPermanent(error)) {
+        const { action } = classifyPostError(error);
+        if (STATUS_DEAD.includes(action)) {
           this.deadStatus.add(jobId);
-          if (isTokenGone(error)) await this.options.pending.dropToken(jobId).catch(() => undefined);
+          if (action === 'token-gone') await this.options.pending.dropToken(jobId).catch(() => undefined);
         }
         this.options.log.debug('status edit failed (ignored)', { jobId, guildId: reply.guildId, error: describeError(error) });
         return undefined;
@@ -116,91 +141,167 @@ export class JobMessages {
   }
 
   /**
-   * Posts the final view: an edit of the original response, or a new channel message when that is no longer
-   * possible. `build(late)` makes the view; `late` is true for the channel message (it names the requester).
+   * Posts the final result: an edit of the original response, or a new channel message when that is no longer
+   * possible. Throws UndeliverableError when the channel cannot take it; rethrows errors worth another try.
    */
-  postFinal(reply: PendingReply, build: (late: boolean) => MessageView, tooLarge: () => MessageView): Promise<Delivered> {
+  postFinal(reply: PendingReply, views: FinalViews): Promise<Delivered> {
     const jobId = reply.jobId;
     this.finalised.add(jobId);
     this.shownRank.delete(jobId);
     if (this.finalised.size > 10_000) this.finalised.delete(this.finalised.values().next().value!);
     return this.chain(jobId, async () => {
+      const state: PostState = { level: 0, fileCode: undefined };
       let messageGone = false;
       if (this.canUseToken(reply)) {
         const webhook = new InteractionWebhook(this.options.client, reply.applicationId, reply.interactionToken!);
-        try {
-          const message = await this.withSizeFallback(build(false), tooLarge, (options) => webhook.editMessage('@original', options));
-          return { via: 'interaction', channelId: message.channelId, messageId: message.id };
-        } catch (error) {
-          if (isTokenGone(error)) await this.options.pending.dropToken(jobId).catch(() => undefined);
-          else if (isMessageGone(error)) messageGone = true;
-          else if (!(error instanceof DiscordAPIError && EDIT_REFUSED.has(error.code))) throw error;
-          this.options.log.info('original reply cannot be edited; posting the result in the channel', { jobId, guildId: reply.guildId, error: describeError(error) });
-        }
+        const outcome = await this.walk(reply, views, state, false, (view) => webhook.editMessage('@original', toDiscordOptions(view)), (action) =>
+          action === 'token-gone' || action === 'message-gone' || action === 'give-up' || action === 'forbidden' ? 'leave' : undefined,
+        );
+        if ('message' in outcome) return delivered('interaction', outcome.message, state);
+        if (outcome.action === 'token-gone') await this.options.pending.dropToken(jobId).catch(() => undefined);
+        if (outcome.action === 'message-gone') messageGone = true;
+        this.options.log.info('the request cannot show the result; posting it in the channel', {
+          jobId,
+          guildId: reply.guildId,
+          code: outcome.code,
+        });
       }
-      return this.postInChannel(reply, build(true), tooLarge, messageGone);
+      return this.postInChannel(reply, views, state, messageGone);
     });
   }
 
-  private async postInChannel(reply: PendingReply, view: MessageView, tooLarge: () => MessageView, messageGone: boolean): Promise<Delivered> {
-    const { client, log } = this.options;
-    const undeliverable: Delivered = { via: 'undeliverable', channelId: reply.channelId, messageId: '' };
+  /**
+   * Sends `views` at the current level through `send`, walking down on refused bodies and files. Returns the
+   * message, or the action that makes the caller leave this route (`leave` decides which do); throws for
+   * retries and UndeliverableError when nothing is left to try.
+   */
+  private async walk(
+    reply: PendingReply,
+    views: FinalViews,
+    state: PostState,
+    late: boolean,
+    send: (view: MessageView) => Promise<Message>,
+    leave: (action: PostErrorAction, state: PostState) => 'leave' | 'handled' | undefined,
+  ): Promise<{ message: Message } | { action: PostErrorAction; code: number | undefined }> {
+    for (;;) {
+      let view: MessageView;
+      try {
+        view = state.level === 0 ? views.full(late) : state.level === 1 ? views.compact(late) : views.withoutFile(late, state.fileCode);
+      } catch (error) {
+        // A view that cannot even be built is a refused body that never left.
+        this.options.log.warn('a result view could not be built; trying a simpler one', { jobId: reply.jobId, level: state.level, error: describeError(error) });
+        if (state.level === 2) throw new UndeliverableError(undefined, `no view of the result could be built: ${describeError(error)}`);
+        state.level = (state.level + 1) as Level;
+        continue;
+      }
+      try {
+        return { message: await send(view) };
+      } catch (error) {
+        const { action, code } = classifyPostError(error);
+        const decided = leave(action, state);
+        if (decided === 'leave') return { action, code };
+        if (decided === 'handled') continue;
+        const hasFile = (view.files?.length ?? 0) > 0;
+        if (action === 'compact' && state.level < 2) {
+          state.level = (state.level + 1) as Level;
+        } else if ((action === 'no-file' || (action === 'forbidden' && hasFile)) && state.level < 2) {
+          state.level = 2;
+          state.fileCode = code;
+        } else if (action === 'retry' || action === 'unknown' || action === 'token-gone') {
+          throw error;
+        } else {
+          throw new UndeliverableError(code, `Discord refused the result: ${describeError(error)}`);
+        }
+        this.options.log.info('Discord refused the result; trying a simpler one', { jobId: reply.jobId, guildId: reply.guildId, code, level: state.level });
+      }
+    }
+  }
+
+  private async postInChannel(reply: PendingReply, views: FinalViews, state: PostState, messageGone: boolean): Promise<Delivered> {
+    const { client } = this.options;
     let channel;
     try {
       channel = await client.channels.fetch(reply.channelId);
     } catch (error) {
-      if (isPermanent(error)) {
-        log.warn('result cannot be posted: channel not reachable', { jobId: reply.jobId, guildId: reply.guildId, error: describeError(error) });
-        return undeliverable;
-      }
-      throw error;
+      const { action, code } = classifyPostError(error);
+      if (action === 'retry' || action === 'unknown') throw error;
+      throw new UndeliverableError(code, `the channel cannot be reached: ${describeError(error)}`);
     }
-    if (!channel || !channel.isSendable()) {
-      log.warn('result cannot be posted: channel is not a text channel', { jobId: reply.jobId, guildId: reply.guildId });
-      return undeliverable;
+    if (!channel || !channel.isSendable()) throw new UndeliverableError(50008, 'the channel does not take messages');
+    // Ask the cache first, so that Discord is not sent a request it will refuse.
+    const mine = 'guild' in channel && channel.guild ? channel.permissionsFor(client.user) : null;
+    let asReply = !!reply.messageId && !messageGone && (mine?.has(PermissionFlagsBits.ReadMessageHistory) ?? true);
+    if (mine && !mine.has(PermissionFlagsBits.AttachFiles) && state.level < 2) {
+      state.level = 2;
+      state.fileCode = 50013;
     }
-    const reference = reply.messageId && !messageGone ? { reply: { messageReference: reply.messageId, failIfNotExists: false } } : {};
-    try {
-      const message = await this.withSizeFallback<Message>(view, tooLarge, (options) => {
-        const { content, embeds, components, files, attachments } = options;
+    const outcome = await this.walk(
+      reply,
+      views,
+      state,
+      true,
+      (view) => {
+        const { content, embeds, components, files } = toDiscordOptions(view);
         return (channel.send as (options: MessageCreateOptions) => Promise<Message>)({
           ...(content !== undefined && content !== null ? { content } : {}),
           ...(embeds ? { embeds } : {}),
           ...(components ? { components } : {}),
           ...(files ? { files } : {}),
-          ...(attachments ? { attachments } : {}),
-          ...reference,
+          ...(asReply ? { reply: { messageReference: reply.messageId!, failIfNotExists: false } } : {}),
           // The requester is named so that they notice; nobody else can be pinged.
           allowedMentions: { parse: [], users: [reply.requesterId], repliedUser: false },
         });
-      });
-      // The original still shows the last progress: point it at the new message (bot token; best effort).
-      if (reply.messageId && !messageGone) {
-        const moved = toDiscordOptions(movedView(reply));
-        await channel.messages.edit(reply.messageId, moved).catch(() => undefined);
-      }
-      return { via: 'channel', channelId: message.channelId, messageId: message.id };
-    } catch (error) {
-      if (isPermanent(error)) {
-        log.warn('result cannot be posted in the channel', { jobId: reply.jobId, guildId: reply.guildId, error: describeError(error) });
-        return undeliverable;
-      }
-      throw error;
+      },
+      (action) => {
+        // A refused reply (no Read Message History, or the request is gone): the same message, not as a reply.
+        if (asReply && (action === 'no-reply' || action === 'forbidden' || action === 'message-gone')) {
+          asReply = false;
+          return 'handled';
+        }
+        return undefined;
+      },
+    );
+    if (!('message' in outcome)) throw new UndeliverableError(outcome.code, 'the channel refused the result');
+    // The request still shows the last progress: point it at the new message (bot token; best effort).
+    if (reply.messageId && !messageGone) {
+      await channel.messages.edit(reply.messageId, toDiscordOptions(movedView(reply))).catch(() => undefined);
     }
+    return delivered('channel', outcome.message, state);
   }
 
-  /** Sends; if Discord says the file is too large, sends the too-large view instead. */
-  private async withSizeFallback<T>(view: MessageView, tooLarge: () => MessageView, send: (options: MessageEditOptions) => Promise<T>): Promise<T> {
-    try {
-      return await send(toDiscordOptions(view));
-    } catch (error) {
-      if (!isTooLarge(error) || !view.files) throw error;
-      return send({ ...toDiscordOptions(tooLarge()), attachments: [] });
-    }
+  /**
+   * Shows `view` on the request message instead of the result that could not be posted: through the token
+   * while it is valid, else with the bot token. Returns false when that failed too.
+   */
+  async noteOnRequest(reply: PendingReply, view: MessageView): Promise<boolean> {
+    return this.chain(reply.jobId, async () => {
+      const options = { ...toDiscordOptions(view), attachments: [] };
+      if (this.canUseToken(reply)) {
+        try {
+          await new InteractionWebhook(this.options.client, reply.applicationId, reply.interactionToken!).editMessage('@original', options);
+          return true;
+        } catch {
+          // try the bot token
+        }
+      }
+      if (!reply.messageId) return false;
+      try {
+        const channel = await this.options.client.channels.fetch(reply.channelId);
+        if (!channel?.isSendable()) return false;
+        await channel.messages.edit(reply.messageId, options);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** Deletes the status message through the token (best effort), e.g. when the submit was refused. */
   forget(jobId: string): void {
     this.finalised.add(jobId);
   }
+}
+
+function delivered(via: 'interaction' | 'channel', message: Message, state: PostState): Delivered {
+  return { via, channelId: message.channelId, messageId: message.id, ...(state.level === 2 ? { withoutFile: true } : {}) };
 }

@@ -66,7 +66,7 @@ function button(customId: string, label: string, style: ButtonStyle, emoji?: str
   return emoji ? built.setEmoji(emoji) : built;
 }
 
-function row(...buttons: ButtonBuilder[]): APIActionRowComponent<APIComponentInMessageActionRow> {
+export function row(...buttons: ButtonBuilder[]): APIActionRowComponent<APIComponentInMessageActionRow> {
   return new ActionRowBuilder<ButtonBuilder>().addComponents(buttons).toJSON();
 }
 
@@ -74,7 +74,7 @@ function cancelButton(ids: CustomIds, jobId: string): ButtonBuilder {
   return button(ids.make('cancel', jobId), 'Cancel', ButtonStyle.Danger, '🛑');
 }
 
-function afterButtons(ids: CustomIds, jobId: string): ButtonBuilder[] {
+export function afterButtons(ids: CustomIds, jobId: string): ButtonBuilder[] {
   return [
     button(ids.make('reroll', jobId), 'Reroll', ButtonStyle.Secondary, '🎲'),
     button(ids.make('delete', jobId), 'Delete', ButtonStyle.Secondary, '🗑️'),
@@ -241,13 +241,6 @@ export function expiredArtifactView(ids: CustomIds, reply: PendingReply): Messag
   return view(`⌛ The ${describeJob(reply)} finished, but its file expired before it could be posted. Press Reroll to render it again.`, {
     components: [row(...afterButtons(ids, reply.jobId))],
   });
-}
-
-export function tooLargeView(ids: CustomIds, reply: PendingReply, bytes: number): MessageView {
-  return view(
-    `⚠️ The ${describeJob(reply)} came out at ${formatBytes(bytes)}, more than Discord accepts here. Ask a server admin to lower the output budget with /settings limits, or use fewer frames.`,
-    { components: [row(...afterButtons(ids, reply.jobId))] },
-  );
 }
 
 /** The note left on the original message when the result had to be posted as a new message. */
