@@ -2,12 +2,15 @@
  * RenderService: the one path from an interaction to a queued job, shared by the slash commands, Reroll and
  * completed boards, plus cancelling.
  *
- * Queueing: checks that need no reply happen first (server, channel, permissions, input, the member's queue
- * cap), so bad input is answered ephemerally; then the interaction is deferred (well inside Discord's 3 s),
- * the job → message entry is written to Redis *before* the submit (a job that finishes in milliseconds still
- * finds it), the job is submitted with an idempotent id (`render-<interaction id>`), and the reply is edited
- * to "queued, position N". A submit the queue refuses (caps, limits, Redis down) deletes the public
- * placeholder and tells the requester why, ephemerally.
+ * Queueing: checks that need no reply happen first (server, channel, permissions, input), so bad input is
+ * answered ephemerally; then a place is held under every cap (the member's in this server, the server's, the
+ * user's and the bot's) in one atomic step in Redis, so that no burst of commands or clicks gets more places
+ * than the caps leave, and a refusal is still private. Then the interaction is deferred (well inside
+ * Discord's 3 s), the job → message entry is written to Redis *before* the submit (a job that finishes in
+ * milliseconds still finds it), the job is submitted with an idempotent id (`render-<interaction id>`), which
+ * fills the held place, and the reply is edited to "queued, position N". A submit the queue still refuses
+ * (limits, Redis down) deletes the public placeholder and tells the requester why, ephemerally; a place that
+ * is never filled (the bot died in between) expires after HOLD_TTL_MS.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -61,6 +64,15 @@ const NEEDED_IN_THREADS: [bigint, string][] = NEEDED_PERMISSIONS.map(([flag, nam
 
 type GuildInteraction = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction;
 
+/** How long a place held for a request lasts if its submit never comes (defer + submit take well under 3 s). */
+export const HOLD_TTL_MS = 30_000;
+
+/** A submit the queue refused: why, and what the requester is told. */
+export interface Refusal {
+  reason: SubmitRefusedError['reason'] | 'ERROR';
+  text: string;
+}
+
 export class RenderService {
   constructor(private readonly bot: BotServices) {}
 
@@ -95,14 +107,28 @@ export class RenderService {
     return guild;
   }
 
-  /** The member's own cap in this guild (the job layer enforces the global caps at submit). */
+  /**
+   * An early look at the member's own cap in this guild, before a board is opened (its job is queued later).
+   * Only advisory: the caps are enforced when a place is held or a job submitted, atomically.
+   */
   async checkMemberCap(guildId: string, userId: string, guild: GuildSettings): Promise<void> {
     const outstanding = await this.bot.jobs.list({ guildId, limit: 500 });
     const mine = outstanding.filter((job) => job.userId === userId).length;
-    if (mine >= guild.maxQueuedPerMember) {
-      throw new InputError(
-        `You already have ${mine} job${mine === 1 ? '' : 's'} queued or rendering here (this server allows ${guild.maxQueuedPerMember}); wait for one to finish or /cancel one.`,
-      );
+    if (mine >= guild.maxQueuedPerMember) throw new InputError(memberCapText(mine, guild.maxQueuedPerMember));
+  }
+
+  /**
+   * Holds a place for the job `jobId` under every cap, or throws InputError saying which cap is full. Call it
+   * before acknowledging the interaction, so that the refusal is private.
+   */
+  private async holdPlace(jobId: string, guildId: string, userId: string, guild: GuildSettings): Promise<void> {
+    try {
+      await this.bot.jobs.hold({ holdId: jobId, guildId, userId, memberCap: guild.maxQueuedPerMember }, HOLD_TTL_MS);
+    } catch (error) {
+      if (!(error instanceof SubmitRefusedError)) throw error;
+      this.bot.metrics?.jobRefused('any', error.reason);
+      this.bot.log.info('no place under the caps', { jobId, guildId, reason: error.reason });
+      throw new InputError(refusalText(error));
     }
   }
 
@@ -144,25 +170,33 @@ export class RenderService {
     return Math.min(interactionLimit, tier, guild.outputBudgetBytes, this.bot.jobs.config.limits.maxArtifactBytes);
   }
 
-  /** Queues a job for an interaction that has not been acknowledged yet: defer (public), submit, show the queue position. */
+  /**
+   * Queues a job for an interaction that has not been acknowledged yet: hold a place under the caps (a full
+   * cap throws InputError, answered privately), defer (public), submit, show the queue position.
+   */
   async queueFresh(interaction: ChatInputCommandInteraction | ButtonInteraction, draft: JobDraft): Promise<void> {
-    await interaction.deferReply();
     const jobId = `render-${interaction.id}`;
-    let refused: string | undefined;
+    const guildId = interaction.guildId!;
+    const guild = await this.bot.guildSettings.get(guildId);
+    await this.holdPlace(jobId, guildId, draft.requesterId, guild);
+    let refused: Refusal | undefined;
     try {
+      await interaction.deferReply();
       const reply = this.pendingFor(interaction, jobId, draft);
       await this.bot.pending.put(reply);
-      refused = await this.submit(reply, draft);
+      refused = await this.submit(reply, draft, guild);
     } catch (error) {
-      this.bot.log.error('queueing failed', { jobId, guildId: interaction.guildId, error: describeError(error) });
-      refused = 'Something went wrong on my side and nothing was queued; please try again in a moment.';
+      this.bot.log.error('queueing failed', { jobId, guildId, error: describeError(error) });
+      refused = { reason: 'ERROR', text: 'Something went wrong on my side and nothing was queued; please try again in a moment.' };
     }
     if (refused) {
+      await this.bot.jobs.releaseHold(jobId, guildId, draft.requesterId).catch(() => undefined);
       // The public "thinking…" placeholder goes away; the reason is for the requester only.
       await this.bot.pending.remove(jobId).catch(() => undefined);
       this.bot.messages.forget(jobId);
+      if (!interaction.deferred) return;
       await interaction.deleteReply().catch(() => undefined);
-      await interaction.followUp({ content: fitText(`⚠️ ${refused}`, LIMITS.content), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
+      await interaction.followUp({ content: fitText(`⚠️ ${refused.text}`, LIMITS.content), flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
     }
   }
 
@@ -170,11 +204,17 @@ export class RenderService {
    * Queues a job whose interaction was already answered by updating a message (a completed board): the job's
    * status is shown in that message. Returns the refusal reason, if the queue refused it.
    */
-  async queueAfterUpdate(interaction: ButtonInteraction | ModalSubmitInteraction, draft: JobDraft, jobId: string, messageId: string | undefined): Promise<string | undefined> {
+  async queueAfterUpdate(
+    interaction: ButtonInteraction | ModalSubmitInteraction,
+    draft: JobDraft,
+    jobId: string,
+    messageId: string | undefined,
+    guild: GuildSettings,
+  ): Promise<Refusal | undefined> {
     const reply = this.pendingFor(interaction, jobId, draft);
     if (messageId) reply.messageId = messageId;
     await this.bot.pending.put(reply);
-    const refused = await this.submit(reply, draft);
+    const refused = await this.submit(reply, draft, guild);
     if (refused) {
       await this.bot.pending.remove(jobId).catch(() => undefined);
       this.bot.messages.forget(jobId);
@@ -202,8 +242,11 @@ export class RenderService {
     return reply;
   }
 
-  /** Submits and shows "queued"; returns the refusal reason instead of throwing for refusals. */
-  private async submit(reply: PendingReply, draft: JobDraft): Promise<string | undefined> {
+  /**
+   * Submits (the caps, the member's in this guild included, checked in the same step) and shows "queued";
+   * returns the refusal instead of throwing for refusals.
+   */
+  private async submit(reply: PendingReply, draft: JobDraft, guild: GuildSettings): Promise<Refusal | undefined> {
     let ticket;
     try {
       ticket = await this.bot.jobs.submit({
@@ -216,16 +259,16 @@ export class RenderService {
         reply: { via: 'discord', applicationId: reply.applicationId, channelId: reply.channelId },
         maxBytes: draft.maxBytes,
         jobId: reply.jobId,
-      });
+      }, { memberCap: guild.maxQueuedPerMember });
     } catch (error) {
       if (error instanceof SubmitRefusedError) {
         this.bot.metrics?.jobRefused(draft.kind, error.reason);
         this.bot.log.info('submit refused', { jobId: reply.jobId, kind: draft.kind, guildId: reply.guildId, reason: error.reason });
-        return refusalText(error);
+        return { reason: error.reason, text: refusalText(error) };
       }
       this.bot.metrics?.jobRefused(draft.kind, 'ERROR');
       this.bot.log.error('submit failed', { jobId: reply.jobId, kind: draft.kind, guildId: reply.guildId, error: describeError(error) });
-      return 'The render queue is not reachable right now; nothing was queued, try again in a minute.';
+      return { reason: 'ERROR', text: 'The render queue is not reachable right now; nothing was queued, try again in a minute.' };
     }
     const messageId = await this.bot.messages.editStatus(reply, () => queuedView(this.bot.ids, reply, ticket));
     if (messageId && messageId !== reply.messageId) {
@@ -283,8 +326,13 @@ function tierLimit(guild: Guild | null): number {
   }
 }
 
-/** The job layer's refusals are already sentences a requester can act on. */
+function memberCapText(count: number, limit: number): string {
+  return `You already have ${count} job${count === 1 ? '' : 's'} queued or rendering here (this server allows ${limit}); wait for one to finish or /cancel one.`;
+}
+
+/** The job layer's refusals are already sentences a requester can act on; the member's cap gets the bot's words. */
 function refusalText(error: SubmitRefusedError): string {
+  if (error.reason === 'MEMBER_CAP' && error.count !== undefined && error.limit !== undefined) return memberCapText(error.count, error.limit);
   const text = error.message.trim();
   const sentence = text.charAt(0).toUpperCase() + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;

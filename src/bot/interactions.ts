@@ -121,13 +121,15 @@ export class InteractionRouter {
     if (settings.frames !== undefined && settings.frames > Math.min(guild.maxFrames, this.bot.jobs.config.limits.maxFrames)) {
       throw new InputError(`This server now allows at most ${guild.maxFrames} frames, fewer than this render used; start a new one with the slash command.`);
     }
+    // The member who pressed it asked for this render: it counts against their caps and credits them first;
+    // the prompts keep their authors.
     const me = interaction.user.id;
     await render.queueFresh(interaction, {
       kind: reply.kind,
       prompts: reply.prompts,
       settings,
       requesterId: me,
-      contributors: reply.contributors,
+      contributors: [me, ...reply.contributors.filter((id) => id !== me)],
       maxBytes: render.maxBytesFor(interaction, guild),
     });
   }

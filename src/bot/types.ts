@@ -19,7 +19,19 @@ import type { JobMessages } from './replies/JobMessages.ts';
  */
 export type JobsPort = Pick<
   JobProducer,
-  'submit' | 'position' | 'get' | 'list' | 'cancel' | 'fetchArtifact' | 'deleteArtifact' | 'onProgress' | 'resultConsumer' | 'config' | 'workers'
+  | 'submit'
+  | 'hold'
+  | 'releaseHold'
+  | 'position'
+  | 'get'
+  | 'list'
+  | 'cancel'
+  | 'fetchArtifact'
+  | 'deleteArtifact'
+  | 'onProgress'
+  | 'resultConsumer'
+  | 'config'
+  | 'workers'
 >;
 
 export interface BotServices {

@@ -10,6 +10,8 @@ export type SubmitRefusalReason =
   | 'GUILD_CAP'
   /** The requester already has their maximum of queued or rendering jobs. */
   | 'USER_CAP'
+  /** The requester already has the guild's own maximum of jobs in that guild (a per-guild setting). */
+  | 'MEMBER_CAP'
   /** The whole queue is full. */
   | 'QUEUE_FULL'
   /** Redis could not be reached; nothing was queued. */
@@ -19,12 +21,17 @@ export class SubmitRefusedError extends Error {
   readonly reason: SubmitRefusalReason;
   /** For INVALID: the field that is wrong, as a dotted path (`settings.frames`, `prompts.1.text`). */
   readonly field?: string;
+  /** For the caps: how many there are, and the cap. */
+  readonly count?: number;
+  readonly limit?: number;
 
-  constructor(reason: SubmitRefusalReason, message: string, options?: { field?: string; cause?: unknown }) {
+  constructor(reason: SubmitRefusalReason, message: string, options?: { field?: string; cause?: unknown; count?: number; limit?: number }) {
     super(message, { cause: options?.cause });
     this.name = 'SubmitRefusedError';
     this.reason = reason;
     if (options?.field !== undefined) this.field = options.field;
+    if (options?.count !== undefined) this.count = options.count;
+    if (options?.limit !== undefined) this.limit = options.limit;
   }
 }
 

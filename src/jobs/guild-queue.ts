@@ -27,9 +27,12 @@
  * ## Bookkeeping and atomicity
  *
  * Each transition is one Lua script, so checks and writes cannot interleave with another client:
- * - `reserve`: check the global, guild and user caps, assign the id and the round, record the job in the
- *   waiting / outstanding sets. A refusal writes nothing. The producer then adds the BullMQ job with
+ * - `reserve`: check the global, guild, user and member-in-guild caps, assign the id and the round, record the
+ *   job in the waiting / outstanding sets. A refusal writes nothing. The producer then adds the BullMQ job with
  *   `priority = round`, and calls `release` if that add fails.
+ * - `hold`: the same cap check for a request that will submit in a moment (the bot holds a place before it
+ *   acknowledges the interaction, so it can refuse privately). Live holds count against every cap; `reserve`
+ *   under the held id fills the place without checking again; a hold that is never filled expires.
  * - `start` (worker, when a render begins), `requeue` (handed back, or waiting for a retry), `finish` (done,
  *   failed or cancelled: leaves every set, stores the outcome and appends the result to the result stream
  *   exactly once, guarded by the `delivered` field).
@@ -48,12 +51,78 @@ import { LuaScript } from './redis.ts';
 /** BullMQ's largest priority (it refuses anything above 2^21 - 1). */
 export const MAX_ROUND = 2 ** 21 - 1;
 
+/**
+ * Counting under the caps, shared by `hold` and `reserve`: outstanding jobs plus live holds (requests that
+ * have been checked and are still on their way to a submit). Expired holds are dropped as they are met.
+ */
+const CAP_COUNTS = `
+local function liveHolds(key, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  return redis.call('ZCARD', key)
+end
+-- Returns nil when under every cap, else {reason, count, cap}.
+local function overCap(B, guild, user, capGuild, capUser, capTotal, capMember, now)
+  local holds, gHolds, uHolds = B .. ':holds', B .. ':guild:' .. guild .. ':holds', B .. ':user:' .. user .. ':holds'
+  local gOutstanding, uOutstanding = B .. ':guild:' .. guild .. ':outstanding', B .. ':user:' .. user .. ':outstanding'
+  local total = redis.call('ZCARD', B .. ':outstanding') + liveHolds(holds, now)
+  if total >= capTotal then return {'QUEUE_FULL', tostring(total), tostring(capTotal)} end
+  local g = redis.call('ZCARD', gOutstanding) + liveHolds(gHolds, now)
+  if g >= capGuild then return {'GUILD_CAP', tostring(g), tostring(capGuild)} end
+  local u = redis.call('SCARD', uOutstanding) + liveHolds(uHolds, now)
+  if u >= capUser then return {'USER_CAP', tostring(u), tostring(capUser)} end
+  if capMember > 0 then
+    -- The member's jobs and holds in this guild: their own sets are small (at most the user cap).
+    local m = 0
+    for _, id in ipairs(redis.call('SMEMBERS', uOutstanding)) do
+      if redis.call('ZSCORE', gOutstanding, id) then m = m + 1 end
+    end
+    for _, id in ipairs(redis.call('ZRANGE', uHolds, 0, -1)) do
+      if redis.call('ZSCORE', gHolds, id) then m = m + 1 end
+    end
+    if m >= capMember then return {'MEMBER_CAP', tostring(m), tostring(capMember)} end
+  end
+  return nil
+end
+local function dropHold(B, guild, user, id)
+  redis.call('ZREM', B .. ':holds', id)
+  redis.call('ZREM', B .. ':guild:' .. guild .. ':holds', id)
+  redis.call('ZREM', B .. ':user:' .. user .. ':holds', id)
+end
+`;
+
+const HOLD = new LuaScript(
+  'hold',
+  `${CAP_COUNTS}
+local B, id, guild, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local capGuild, capUser, capTotal, capMember = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local now, ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
+if redis.call('EXISTS', B .. ':meta:' .. id) == 1 then return {'DUPLICATE'} end
+dropHold(B, guild, user, id)
+local over = overCap(B, guild, user, capGuild, capUser, capTotal, capMember, now)
+if over then return over end
+for _, key in ipairs({B .. ':holds', B .. ':guild:' .. guild .. ':holds', B .. ':user:' .. user .. ':holds'}) do
+  redis.call('ZADD', key, now + ttl, id)
+  redis.call('PEXPIRE', key, ttl * 2)
+end
+return {'OK'}
+`,
+);
+
+const RELEASE_HOLD = new LuaScript(
+  'release-hold',
+  `${CAP_COUNTS}
+dropHold(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return 1
+`,
+);
+
 const RESERVE = new LuaScript(
   'reserve',
-  `
+  `${CAP_COUNTS}
 local B, id, guild, user, kind, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local capGuild, capUser, capTotal = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local maxRound, bypass, channel, spec = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12], ARGV[13]
+local capMember, clock = tonumber(ARGV[14]), tonumber(ARGV[15])
 local waiting, outstanding = B .. ':waiting', B .. ':outstanding'
 local gWaiting, gOutstanding = B .. ':guild:' .. guild .. ':waiting', B .. ':guild:' .. guild .. ':outstanding'
 local uOutstanding = B .. ':user:' .. user .. ':outstanding'
@@ -61,13 +130,16 @@ local uOutstanding = B .. ':user:' .. user .. ':outstanding'
 if id ~= '' and redis.call('EXISTS', B .. ':meta:' .. id) == 1 then
   return {'DUPLICATE', id}
 end
-if not bypass then
-  local total = redis.call('ZCARD', outstanding)
-  if total >= capTotal then return {'QUEUE_FULL', tostring(total), tostring(capTotal)} end
-  local g = redis.call('ZCARD', gOutstanding)
-  if g >= capGuild then return {'GUILD_CAP', tostring(g), tostring(capGuild)} end
-  local u = redis.call('SCARD', uOutstanding)
-  if u >= capUser then return {'USER_CAP', tostring(u), tostring(capUser)} end
+-- A live hold under this id passed the caps when it was taken: this submit is that place, now filled.
+local held = false
+if id ~= '' then
+  local until_ = redis.call('ZSCORE', B .. ':holds', id)
+  held = until_ ~= false and tonumber(until_) > clock
+  dropHold(B, guild, user, id)
+end
+if not bypass and not held then
+  local over = overCap(B, guild, user, capGuild, capUser, capTotal, capMember, clock)
+  if over then return over end
 end
 
 local seq = redis.call('INCR', B .. ':seq')
@@ -279,8 +351,12 @@ export class GuildQueue {
     this.keys = new JobKeys(options.prefix);
   }
 
-  /** Checks the caps and reserves a place; throws SubmitRefusedError with the reason when over a cap. */
-  async reserve(spec: JobSpec, options: { jobId?: string; bypassCaps?: boolean } = {}): Promise<Reservation> {
+  /**
+   * Checks the caps and reserves a place; throws SubmitRefusedError with the reason when over a cap. A live
+   * hold under `jobId` (see `hold`) already passed them and becomes this job. `memberCap`: the most jobs the
+   * requester may have in this guild (a guild's own setting; 0 for none).
+   */
+  async reserve(spec: JobSpec, options: { jobId?: string; bypassCaps?: boolean; memberCap?: number } = {}): Promise<Reservation> {
     const { caps } = this.options;
     const reply = await RESERVE.run<string[]>(this.redis, [], [
       this.keys.base,
@@ -296,6 +372,8 @@ export class GuildQueue {
       options.bypassCaps ? '1' : '0',
       spec.channelId,
       JSON.stringify(spec),
+      options.memberCap ?? 0,
+      Date.now(),
     ]);
     const [status, a, b, c, d] = reply;
     switch (status) {
@@ -311,21 +389,38 @@ export class GuildQueue {
           duplicate: true,
         };
       }
-      case 'QUEUE_FULL':
-        throw new SubmitRefusedError('QUEUE_FULL', `the render queue is full (${a} of ${b} jobs); try again in a few minutes`);
-      case 'GUILD_CAP':
-        throw new SubmitRefusedError(
-          'GUILD_CAP',
-          `this server already has ${a} renders queued (the limit is ${b}); wait for some to finish or cancel one`,
-        );
-      case 'USER_CAP':
-        throw new SubmitRefusedError(
-          'USER_CAP',
-          `you already have ${a} renders queued (the limit is ${b}); wait for one to finish or cancel one`,
-        );
       default:
-        throw new Error(`unexpected reply from the reserve script: ${JSON.stringify(reply)}`);
+        throw capRefusal(reply);
     }
+  }
+
+  /**
+   * Takes a place under the caps for a submit about to happen under `holdId` (its job id), so that a request
+   * still being acknowledged counts against the caps: check and place are one step, so any number of
+   * simultaneous requests get no more places than the caps leave. The place lasts `ttlMs` unless the submit
+   * fills it first (a holder that dies loses it). Throws SubmitRefusedError when over a cap.
+   */
+  async hold(request: { holdId: string; guildId: string; userId: string; memberCap?: number }, ttlMs: number): Promise<void> {
+    const { caps } = this.options;
+    const reply = await HOLD.run<string[]>(this.redis, [], [
+      this.keys.base,
+      request.holdId,
+      request.guildId,
+      request.userId,
+      caps.perGuild,
+      caps.perUser,
+      caps.total,
+      request.memberCap ?? 0,
+      Date.now(),
+      ttlMs,
+    ]);
+    if (reply[0] === 'OK' || reply[0] === 'DUPLICATE') return;
+    throw capRefusal(reply);
+  }
+
+  /** Gives a hold back (the request will not be submitted after all). */
+  async releaseHold(holdId: string, guildId: string, userId: string): Promise<void> {
+    await RELEASE_HOLD.run(this.redis, [], [this.keys.base, guildId, userId, holdId]);
   }
 
   async release(jobId: string): Promise<void> {
@@ -430,6 +525,24 @@ export class GuildQueue {
   /** Ids of every waiting-or-rendering job (for reconciliation). */
   async outstandingIds(): Promise<string[]> {
     return this.redis.zrange(this.keys.outstanding, 0, -1);
+  }
+}
+
+/** The refusal for a cap script's `{reason, count, cap}` reply. */
+function capRefusal(reply: string[]): Error {
+  const [status, a, b] = reply;
+  const details = { count: Number(a), limit: Number(b) };
+  switch (status) {
+    case 'QUEUE_FULL':
+      return new SubmitRefusedError('QUEUE_FULL', `the render queue is full (${a} of ${b} jobs); try again in a few minutes`, details);
+    case 'GUILD_CAP':
+      return new SubmitRefusedError('GUILD_CAP', `this server already has ${a} renders queued (the limit is ${b}); wait for some to finish or cancel one`, details);
+    case 'USER_CAP':
+      return new SubmitRefusedError('USER_CAP', `you already have ${a} renders queued (the limit is ${b}); wait for one to finish or cancel one`, details);
+    case 'MEMBER_CAP':
+      return new SubmitRefusedError('MEMBER_CAP', `you already have ${a} renders queued in this server (it allows ${b}); wait for one to finish or cancel one`, details);
+    default:
+      return new Error(`unexpected reply from a cap script: ${JSON.stringify(reply)}`);
   }
 }
 

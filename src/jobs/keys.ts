@@ -16,6 +16,8 @@
  * | B:guild:<g>:waiting              | zset   | the guild's waiting jobs → rank within the guild                |
  * | B:guild:<g>:outstanding          | zset   | the guild's waiting + rendering (guild cap, guild listing)      |
  * | B:user:<u>:outstanding           | set    | the requester's waiting + rendering (user cap)                  |
+ * | B:holds, B:guild:<g>:holds,      | zset   | places held for submits about to happen → expiry (count against |
+ * |   B:user:<u>:holds               |        | the caps; filled by the submit, or dropped once expired)        |
  * | B:cancel:<id>                    | string | cancel requested (flag the worker polls each batch)             |
  * | B:cancel (pub/sub channel)       |        | job ids to cancel now (the worker holding it aborts)            |
  * | B:frames:<id>                    | hash   | checkpoint: frame index → deflated RGB, for resume after a crash |
@@ -24,6 +26,8 @@
  * | B:artifact-sizes                 | hash   | artifact id → bytes                                             |
  * | B:artifact-bytes                 | string | bytes of all live artifacts (checked against the store cap)     |
  * | B:results                        | stream | one entry per finished job; consumer groups give exactly-once   |
+ * | B:results:tries:<group>          | hash   | entry id → failed tries and when the next is due (a group's     |
+ * |                                  |        | pending entries; survives restarts)                             |
  * | B:workers                        | hash   | worker id → its model and fixed size, refreshed while it runs   |
  *
  * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.

@@ -119,15 +119,36 @@ export class JobProducer {
   }
 
   /**
-   * Validates, checks the caps and queues a job. Throws SubmitRefusedError (reason INVALID, GUILD_CAP,
-   * USER_CAP, QUEUE_FULL or UNAVAILABLE) with a message for the requester; a refusal queues nothing.
+   * Validates, checks the caps and queues a job, in one step in Redis. Throws SubmitRefusedError (reason
+   * INVALID, GUILD_CAP, USER_CAP, MEMBER_CAP, QUEUE_FULL or UNAVAILABLE) with a message for the requester; a
+   * refusal queues nothing. `memberCap`: the most jobs the requester may have in this guild (0: no such cap).
+   * A place held under `request.jobId` (see `hold`) is filled without checking the caps again.
    */
-  async submit(request: SubmitRequest, options: { bypassCaps?: boolean } = {}): Promise<SubmitTicket> {
+  async submit(request: SubmitRequest, options: { bypassCaps?: boolean; memberCap?: number } = {}): Promise<SubmitTicket> {
     const spec = buildJobSpec(request, this.config.limits);
     return this.enqueue(spec, { ...options, ...(request.jobId === undefined ? {} : { jobId: request.jobId }) });
   }
 
-  private async enqueue(spec: JobSpec, options: { jobId?: string; bypassCaps?: boolean }): Promise<SubmitTicket> {
+  /**
+   * Holds a place under the caps (the member's in this guild included) for a submit about to happen under
+   * `holdId`, its job id: check and place are one step, so simultaneous requests cannot pass a cap together.
+   * The place lasts `ttlMs` unless the submit fills it or `releaseHold` gives it back. Throws
+   * SubmitRefusedError when over a cap, and UNAVAILABLE when Redis cannot be reached.
+   */
+  async hold(request: { holdId: string; guildId: string; userId: string; memberCap?: number }, ttlMs = 30_000): Promise<void> {
+    try {
+      await this.guildQueue.hold(request, ttlMs);
+    } catch (error) {
+      if (error instanceof SubmitRefusedError) throw error;
+      throw unavailable(error);
+    }
+  }
+
+  releaseHold(holdId: string, guildId: string, userId: string): Promise<void> {
+    return this.guildQueue.releaseHold(holdId, guildId, userId);
+  }
+
+  private async enqueue(spec: JobSpec, options: { jobId?: string; bypassCaps?: boolean; memberCap?: number }): Promise<SubmitTicket> {
     let reservation;
     try {
       reservation = await this.guildQueue.reserve(spec, options);

@@ -149,16 +149,14 @@ export class BoardFlow {
       boardId: board.id,
     };
     const jobId = `board-${board.id}`;
-    let refused: string | undefined;
-    try {
-      await this.render.checkMemberCap(board.guildId, board.starterId, guild);
-      refused = await this.render.queueAfterUpdate(interaction, draft, jobId, interaction.message?.id ?? board.messageId);
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      refused = `${userMention(board.starterId)}, who started the board, already has as many jobs queued here as this server allows; press Queue it once one has finished.`;
-    }
+    // The starter's cap in this server is checked in the same atomic step as the submit.
+    const refused = await this.render.queueAfterUpdate(interaction, draft, jobId, interaction.message?.id ?? board.messageId, guild);
     if (refused) {
-      await interaction.editReply(toDiscordOptions(boardRetryView(this.bot.ids, board, refused))).catch(() => undefined);
+      const why =
+        refused.reason === 'MEMBER_CAP'
+          ? `${userMention(board.starterId)}, who started the board, already has as many jobs queued here as this server allows; press Queue it once one has finished.`
+          : refused.text;
+      await interaction.editReply(toDiscordOptions(boardRetryView(this.bot.ids, board, why))).catch(() => undefined);
       return;
     }
     await this.bot.boards.setJobId(board.id, jobId);
