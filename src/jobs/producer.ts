@@ -17,7 +17,7 @@ import {
 } from './contract.ts';
 import { JobNotFoundError, JobStateError, SubmitRefusedError } from './errors.ts';
 import { GuildQueue, isFinishedState, type FinishResult, type JobPosition, type JobRecord } from './guild-queue.ts';
-import { checkRedisServer, closeRedis, openRedis, type RedisServerInfo } from './redis.ts';
+import { checkRedisServer, closeRedis, isRedisUnavailable, openRedis, REDIS_UNAVAILABLE_REASON, type RedisServerInfo } from './redis.ts';
 import { ResultConsumer, type ResultConsumerOptions } from './results.ts';
 import { WorkerDirectory } from './workers.ts';
 
@@ -47,15 +47,21 @@ export type CancelResult =
 export interface JobProducerOptions {
   /** Skip the server check (tests that point at a deliberately broken server check it themselves). */
   skipServerCheck?: boolean;
+  /**
+   * `commands` (default): a call fails after a few reconnect attempts, so a user can be told to try again.
+   * `worker`: every call waits for Redis to come back (a render in progress rides out a Redis restart).
+   */
+  role?: 'commands' | 'worker';
   log?: (line: string) => void;
 }
 
-/** Translations of BullMQ's internal failure reasons into something a requester can read. */
+/** Translations of BullMQ's and ioredis' internal failure reasons into something a requester can read. */
 export function readableFailure(reason: string | undefined): string {
-  if (!reason) return 'the render failed for an unknown reason';
+  if (!reason) return 'the render failed for an unknown reason; press Reroll to try again';
   if (reason.includes('stalled more than allowable limit') || reason.includes('started more than allowable limit')) {
     return 'the render was interrupted too many times (its worker stopped or crashed each time); giving up';
   }
+  if (isRedisUnavailable(reason)) return REDIS_UNAVAILABLE_REASON;
   // BullMQ keeps the stack separately; keep only the first line of whatever got here.
   return reason.split('\n')[0]!.trim();
 }
@@ -102,16 +108,23 @@ export class JobProducer {
 
   /** Connects and checks that the server is usable (throws RedisUnusableError with the fix otherwise). */
   static async connect(config: JobsConfig, options: JobProducerOptions = {}): Promise<JobProducer> {
-    const redis = openRedis(config.redisUrl, 'commands', 'producer');
+    const role = options.role ?? 'commands';
     let server: RedisServerInfo | undefined;
+    // The check must fail fast even for a connection that will wait for Redis forever afterwards.
+    const probe = openRedis(config.redisUrl, 'commands', role === 'commands' ? 'producer' : 'producer-check');
     try {
       if (!options.skipServerCheck) {
-        server = await checkRedisServer(redis, config.redisUrl);
+        server = await checkRedisServer(probe, config.redisUrl);
         for (const warning of server.warnings) options.log?.(`warning: ${warning}`);
       }
     } catch (error) {
-      await closeRedis(redis);
+      await closeRedis(probe);
       throw error;
+    }
+    let redis = probe;
+    if (role !== 'commands') {
+      await closeRedis(probe);
+      redis = openRedis(config.redisUrl, role, 'producer');
     }
     const queue = new Queue(config.queueName, { connection: redis, prefix: config.prefix });
     queue.on('error', () => undefined); // connection errors surface on the calls that need Redis

@@ -107,6 +107,28 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/** Messages of ioredis, BullMQ and Node's sockets that mean "Redis was not there" (not that a command was wrong). */
+const REDIS_UNAVAILABLE = [
+  /max retries per request/i,
+  /Connection is closed/i,
+  /Stream isn't writeable/i,
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/,
+  /LOADING Redis is loading/i,
+  /READONLY You can't write against a read only replica/i,
+  /Missing lock for job/i,
+];
+
+export function isRedisUnavailable(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'MaxRetriesPerRequestError') return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return REDIS_UNAVAILABLE.some((pattern) => pattern.test(message));
+}
+
+/** What a requester is told when Redis being away ended their job (never ioredis' own words). */
+export const REDIS_UNAVAILABLE_REASON =
+  "the render queue's database (Redis) was unreachable for too long while this rendered; press Reroll to try again";
+
 export type RedisArg = string | number | Buffer;
 
 /**

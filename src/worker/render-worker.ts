@@ -12,8 +12,15 @@
  * - Crash: a worker that dies stops renewing its lock; another worker's stalled check puts the job back and
  *   whoever takes it resumes from the checkpoint. Lock renewal runs on timers, which keep firing during a
  *   render because the engine yields to the event loop between steps (`lockMs` is configurable for slow steps).
- * - Failure: the engine's one-line message is the failure reason. Bad options and unreachable byte budgets
- *   fail at once (retrying cannot help); anything else is retried `attempts` times with exponential backoff.
+ * - Failure: the engine's one-line message is the failure reason; anything that is not the engine's own
+ *   sentence is told in the worker's words (failures.ts) and logged in full. Bad options and unreachable byte
+ *   budgets fail at once (retrying cannot help); anything else is retried `attempts` times with exponential
+ *   backoff.
+ * - Redis restarting (or away for a few seconds) during a render is no failure: every Redis call the worker
+ *   makes (checkpoints, cancel polls, progress, the artifact, the finish) waits for it to come back, on
+ *   connections that never give up. While the job's lock lives, the render just carries on; if Redis was away
+ *   longer than the lock, BullMQ reports the lock lost, the render stops, and the stalled check hands the job
+ *   to a worker that resumes it from its checkpoint. Neither fails the job or uses an attempt.
  * - SIGTERM (`stop`): take no new jobs, let running ones finish for `shutdownGraceMs`, then abort them at the
  *   next batch and hand them back to the front of their round (frames checkpointed), so nothing is lost.
  */
@@ -25,11 +32,12 @@ import type { RenderProgress } from '../engine/types.ts';
 import type { JobsConfig } from '../jobs/config.ts';
 import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
 import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
-import { closeRedis, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
+import { closeRedis, isRedisUnavailable, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
 import { WORKER_ANNOUNCE_INTERVAL_MS } from '../jobs/workers.ts';
 import type { Logger } from '../ops/log.ts';
 import type { RenderBackend } from './backend.ts';
 import { FrameCheckpoint } from './checkpoint.ts';
+import { describeFailure } from './failures.ts';
 import { toEngineRequest } from './request.ts';
 
 /** Engine error codes that a retry cannot fix. */
@@ -80,8 +88,8 @@ function metaOf(spec: Partial<JobSpec> | undefined): JobMeta {
 
 interface ActiveRender {
   controller: AbortController;
-  /** Why we aborted it ourselves; undefined when BullMQ did (lock lost). */
-  abortReason?: 'cancel' | 'shutdown';
+  /** Why we aborted it ourselves: a cancel, a shutdown, or BullMQ telling us the job's lock is gone. */
+  abortReason?: 'cancel' | 'shutdown' | 'lock-lost';
 }
 
 export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
@@ -109,8 +117,9 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const { config } = options;
     const logger = options.logger ?? lineLogger(options.log);
     const id = options.name ?? defaultWorkerName();
-    // Checks the server (version, eviction policy) before BullMQ touches it.
-    const producer = await JobProducer.connect(config, { log: (line) => logger.warn(line) });
+    // Checks the server (version, eviction policy) before BullMQ touches it. Its connection waits for Redis
+    // for as long as it takes: a render never fails because Redis restarted under it.
+    const producer = await JobProducer.connect(config, { log: (line) => logger.warn(line), role: 'worker' });
     const server = producer.server!;
 
     const subscriber = openRedis(config.redisUrl, 'subscriber', 'cancel-listener');
@@ -155,6 +164,11 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
   private wire(): void {
     this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId, 'cancel'));
     this.bull.on('error', (error) => this.log.warn(`queue error: ${error.message}`));
+    // Redis was away longer than the lock: the job is no longer ours; the stalled check gives it to a worker
+    // that resumes it from its checkpoint.
+    this.bull.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) this.abort(jobId, 'lock-lost');
+    });
     // Back on the waiting list after its worker died: show it as waiting (front: BullMQ serves it first).
     this.bull.on('stalled', (jobId) => {
       this.log.warn(`job ${jobId} stalled (its worker stopped); it goes back to the queue`, { jobId });
@@ -167,6 +181,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       const terminal = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
       if (!terminal) return;
       const outcome: JobOutcome = { status: 'failed', reason: readableFailure(error.message), attempts: Math.max(1, job.attemptsMade) };
+      if (outcome.reason !== error.message) this.log.warn(`job ${job.id} failed: ${error.message}`, { jobId: job.id, ...metaOf(job.data) });
       const meta = metaOf(job.data);
       void this.producer.publishOutcome(job.id, outcome).then((done) => {
         if (done.kind === 'delivered') this.emit('finished', job.id!, outcome, meta);
@@ -201,11 +216,11 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     return [...this.active.keys()];
   }
 
-  private abort(jobId: string, reason: 'cancel' | 'shutdown'): void {
+  private abort(jobId: string, reason: NonNullable<ActiveRender['abortReason']>): void {
     const render = this.active.get(jobId);
-    if (!render || render.abortReason === 'cancel') return;
+    if (!render || render.abortReason === 'cancel' || render.abortReason === 'lock-lost') return;
     render.abortReason = reason;
-    render.controller.abort(reason === 'cancel' ? 'cancelled' : 'worker shutting down');
+    render.controller.abort({ cancel: 'cancelled', shutdown: 'worker shutting down', 'lock-lost': 'the job lock was lost' }[reason]);
   }
 
   private async process(job: Job<JobSpec, JobOutcome>, token: string | undefined, lockSignal: AbortSignal | undefined): Promise<JobOutcome> {
@@ -300,29 +315,37 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
   ): Promise<JobOutcome> {
     const jobId = job.id!;
     if (render.abortReason === 'cancel') return this.endCancelled(jobId, spec);
-    if (render.abortReason === 'shutdown') {
-      // Back to the front of its round; its frames are checkpointed, so the next worker resumes.
+    if (render.abortReason === 'lock-lost') {
+      this.log.warn(`job ${jobId} lost its lock (Redis was away longer than it); a worker resumes it from its checkpoint`, { jobId, ...metaOf(spec) });
+      throw error instanceof Error ? error : new Error(String(error));
+    }
+    // Redis going away is not the job's fault: back to the front of its round, no attempt used.
+    if (render.abortReason === 'shutdown' || isRedisUnavailable(error)) {
+      // Its frames are checkpointed, so the next worker resumes.
       await job.moveToWait(token);
       await this.producer.guildQueue.requeue(jobId, 'front-of-round');
-      this.log.info(`job ${jobId} handed back to the queue`, { jobId, ...metaOf(spec) });
+      this.log.info(`job ${jobId} handed back to the queue${render.abortReason === 'shutdown' ? '' : ' (Redis was unreachable)'}`, { jobId, ...metaOf(spec) });
       this.emit('handedBack', jobId, metaOf(spec));
       throw new WaitingError();
     }
-    // BullMQ aborted it (lock lost): the job now belongs to another worker, which will finish it.
+    // BullMQ aborted it (Worker.cancelJob): the job now belongs to someone else, who will finish it.
     if (lockSignal?.aborted) throw error;
     const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
-    const reason = readableFailure(error instanceof Error ? error.message : String(error));
+    const failure = describeFailure(error);
+    const reason = failure.reason;
+    // The requester sees `reason`; the log keeps what actually happened.
+    const detail = error instanceof Error ? error.message : String(error);
     const attempts = job.attemptsMade + 1;
     const last = (code !== undefined && PERMANENT_CODES.has(code)) || attempts >= (job.opts.attempts ?? 1);
     if (last) {
       const outcome: JobOutcome = { status: 'failed', reason, attempts, ...(code ? { code } : {}) };
       await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
-      this.log.warn(`job ${jobId} failed: ${reason}`, { jobId, ...metaOf(spec), ...(code ? { code } : {}) });
+      this.log.warn(`job ${jobId} failed: ${detail}`, { jobId, ...metaOf(spec), ...(code ? { code } : {}) });
       this.emit('finished', jobId, outcome, metaOf(spec));
       throw new UnrecoverableError(reason);
     }
     await this.producer.guildQueue.requeue(jobId, 'in-place');
-    this.log.warn(`job ${jobId} attempt ${attempts} failed (${reason}); it will be retried`, { jobId, ...metaOf(spec), attempt: attempts });
+    this.log.warn(`job ${jobId} attempt ${attempts} failed (${detail}); it will be retried`, { jobId, ...metaOf(spec), attempt: attempts });
     this.emit('retrying', jobId, reason, metaOf(spec));
     throw new Error(reason);
   }
