@@ -49,7 +49,7 @@ function board(id: string, overrides: Partial<NewBoard> = {}): NewBoard {
 describe('BoardStore', () => {
   it('fills slots in order and completes on the last one, once', async () => {
     const store = new BoardStore(client(), 'test');
-    await store.create(board('b1', { slots: ['the starter corner', undefined, undefined, undefined] }));
+    await store.create(board('b1', { slots: ['the starter corner', undefined, undefined, undefined] }), 10);
     const a = await store.claim('b1', 'u1', 'one');
     const b = await store.claim('b1', 'u2', 'two');
     const c = await store.claim('b1', 'u3', 'three');
@@ -64,10 +64,10 @@ describe('BoardStore', () => {
 
   it('allows one slot per member unless the starter allowed more', async () => {
     const store = new BoardStore(client(), 'test');
-    await store.create(board('b2'));
+    await store.create(board('b2'), 10);
     assert.equal((await store.claim('b2', 'u1', 'one')).kind, 'ok');
     assert.equal((await store.claim('b2', 'u1', 'again')).kind, 'already');
-    await store.create(board('b3', { allowMultiple: true }));
+    await store.create(board('b3', { allowMultiple: true }), 10);
     assert.equal((await store.claim('b3', 'u1', 'one')).kind, 'ok');
     assert.equal((await store.claim('b3', 'u1', 'two')).kind, 'ok');
   });
@@ -75,7 +75,7 @@ describe('BoardStore', () => {
   it('the race for the last slot has exactly one winner, across connections', async () => {
     for (let round = 0; round < 5; round++) {
       const id = `race-${round}`;
-      await new BoardStore(client(), 'test').create(board(id, { slots: ['a', 'b', 'c', undefined] }));
+      await new BoardStore(client(), 'test').create(board(id, { slots: ['a', 'b', 'c', undefined] }), 100);
       const contenders = Array.from({ length: 6 }, (_, i) => new BoardStore(client(), 'test'));
       const results = await Promise.all(contenders.map((store, i) => store.claim(id, `racer${i}`, `prompt ${i}`)));
       assert.equal(results.filter((r) => r.kind === 'complete').length, 1, JSON.stringify(results.map((r) => r.kind)));
@@ -85,13 +85,13 @@ describe('BoardStore', () => {
 
   it('cancel and expiry close the board; later claims are told why', async () => {
     const store = new BoardStore(client(), 'test');
-    await store.create(board('b4'));
+    await store.create(board('b4'), 10);
     assert.equal((await store.close('b4', 'cancelled', 'starter')).kind, 'ok');
     assert.equal((await store.claim('b4', 'u1', 'late')).kind, 'cancelled');
     assert.equal((await store.close('b4', 'cancelled', 'starter')).kind, 'closed');
 
     const now = Date.now();
-    await store.create(board('b5', { ttlMs: 1000 }), now);
+    await store.create(board('b5', { ttlMs: 1000 }), 10, now);
     assert.equal((await store.close('b5', 'expired', 'timer', now + 10)).kind, 'open', 'not yet due');
     assert.ok(!(await store.dueForExpiry(now + 10)).includes('b5'));
     assert.ok((await store.dueForExpiry(now + 1000)).includes('b5'));

@@ -59,6 +59,14 @@ export class BotApp {
       jobs = producer;
     }
     const redis = openRedis(config.jobs.redisUrl, 'commands', 'bot-state');
+    let ids: CustomIds;
+    try {
+      ids = await CustomIds.forDeployment(redis, config.jobs.prefix, { configured: config.buttonSecret, token: config.token });
+    } catch (error) {
+      await closeRedis(redis);
+      if (producer) await producer.close();
+      throw error;
+    }
     const client = createDiscordClient({ config, log, ...(options.waitGuildTimeoutMs !== undefined ? { waitGuildTimeoutMs: options.waitGuildTimeoutMs } : {}) });
     const ready = client as Client<true>;
     const gateway = { up: false };
@@ -73,7 +81,7 @@ export class BotApp {
       boards: new BoardStore(redis, config.jobs.prefix),
       guildSettings: new GuildSettingsStore(redis, config.jobs.prefix),
       messages: new JobMessages({ client: ready, pending, log, now }),
-      ids: new CustomIds(config.token),
+      ids,
       log,
       now,
       metrics: options.metrics,

@@ -3,11 +3,17 @@
  * keep working after a restart without any in-memory registry; the state they point at is in Redis.
  *
  * Format: `lw:<action>:<id>:<sig>` (at most 100 characters, Discord's limit). `sig` is a truncated
- * HMAC-SHA256 of the rest, keyed by a secret derived from the bot token, so an id that was edited by a
- * modified client (another job's id, another action) is recognised and answered with an ephemeral error
- * instead of being acted on. The id itself is still checked against Redis (and permissions) afterwards.
+ * HMAC-SHA256 of the rest, so an id that was edited by a modified client (another job's id, another action)
+ * is recognised and answered with an ephemeral error instead of being acted on. The id itself is still
+ * checked against Redis (and permissions) afterwards.
+ *
+ * The signing secret is the operator's LATENTWALK_BUTTON_SECRET, or else a random one made once and kept in
+ * Redis (`<prefix>:bot:button-secret`): never the bot token, so resetting the token (what to do after a leak)
+ * leaves every posted button working. Ids signed by earlier versions with the token itself still answer while
+ * that token is in use.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
 
 export const CUSTOM_ID_ACTIONS = [
   /** Cancel a queued or rendering job (requester, contributors, Manage Messages). */
@@ -36,17 +42,35 @@ const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const FORMAT = /^lw:([a-z]{2,10}):([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_-]{16})$/;
 
 export class CustomIds {
-  private readonly key: Buffer;
+  private readonly keys: Buffer[];
 
-  /** `secret`: the bot token (only a hash of it is kept). */
-  constructor(secret: string) {
-    this.key = createHash('sha256').update('latentwalk custom ids\0').update(secret).digest();
+  /**
+   * `secret` signs new ids; ids signed with any of `alsoAccept` still parse (older secrets). Only hashes of
+   * the secrets are kept.
+   */
+  constructor(secret: string, alsoAccept: readonly string[] = []) {
+    this.keys = [secret, ...alsoAccept].map((s) => createHash('sha256').update('latentwalk custom ids\0').update(s).digest());
+  }
+
+  /**
+   * The deployment's ids: signed with `configured` (LATENTWALK_BUTTON_SECRET) or the secret kept in Redis
+   * (made on first use, shared by every bot process), accepting ids the bot token signed before.
+   */
+  static async forDeployment(redis: Redis, prefix: string, options: { configured: string | undefined; token: string }): Promise<CustomIds> {
+    let secret = options.configured;
+    if (secret === undefined) {
+      const key = `${prefix}:bot:button-secret`;
+      await redis.set(key, randomBytes(32).toString('base64url'), 'NX');
+      secret = (await redis.get(key)) ?? undefined;
+      if (!secret) throw new Error(`the button secret could not be read back from Redis (${key})`);
+    }
+    return new CustomIds(secret, [options.token]);
   }
 
   make(action: CustomIdAction, id: string): string {
     if (!ID_PATTERN.test(id)) throw new Error(`custom id target must match ${ID_PATTERN}, got ${JSON.stringify(id)}`);
     const body = `lw:${action}:${id}`;
-    return `${body}:${this.sign(body)}`;
+    return `${body}:${this.sign(body, this.keys[0]!)}`;
   }
 
   /** Undefined for anything this bot did not make: unknown shape, unknown action, or a bad signature. */
@@ -55,13 +79,15 @@ export class CustomIds {
     if (!match) return undefined;
     const [, action, id, sig] = match as unknown as [string, string, string, string];
     if (!(CUSTOM_ID_ACTIONS as readonly string[]).includes(action)) return undefined;
-    const expected = Buffer.from(this.sign(`lw:${action}:${id}`));
     const given = Buffer.from(sig);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
-    return { action: action as CustomIdAction, id };
+    const signedByUs = this.keys.some((key) => {
+      const expected = Buffer.from(this.sign(`lw:${action}:${id}`, key));
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    });
+    return signedByUs ? { action: action as CustomIdAction, id } : undefined;
   }
 
-  private sign(body: string): string {
-    return createHmac('sha256', this.key).update(body).digest('base64url').slice(0, 16);
+  private sign(body: string, key: Buffer): string {
+    return createHmac('sha256', key).update(body).digest('base64url').slice(0, 16);
   }
 }

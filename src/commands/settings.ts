@@ -1,9 +1,10 @@
 /**
- * `/settings` (Manage Server only): the server's limits, stored in Redis per guild.
+ * `/settings` (Manage Server by default): the server's limits, stored in Redis per guild.
  *   show | limits [max_frames] [max_queued_per_member] [output_mib] [default_fps]
  *   channels <allow|disallow|clear> [channel] | blocklist <add|remove|clear> [words] | negative [prompt] | reset
- * Discord hides the command from members without Manage Server (default member permissions), and the handler
- * checks again, because server admins can override command permissions.
+ * Who may use it is Discord's decision: default member permissions (Manage Server), which server admins can
+ * override per role, member or channel under Server Settings → Integrations. Discord only delivers the command
+ * to members it allows, so the handler does not check again (that would undo an admin's override).
  */
 import { ChannelType, InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { MiB, SETTINGS_BOUNDS, type GuildSettings } from '../bot/GuildSettings.ts';
@@ -92,10 +93,6 @@ export const settings = {
   async execute(interaction, bot) {
     if (!interaction.inGuild()) {
       await bot.render.tell(interaction, 'Settings are per server: use /settings in a server.');
-      return;
-    }
-    if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
-      await bot.render.tell(interaction, 'You need the Manage Server permission to view or change these settings.');
       return;
     }
     const answer = await run(interaction, bot);

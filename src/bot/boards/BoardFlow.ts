@@ -49,11 +49,13 @@ export class BoardFlow {
     private readonly render: RenderService,
   ) {}
 
-  /** Posts a new board as the reply to `interaction`. */
+  /**
+   * Posts a new board as the reply to `interaction`, unless its starter already has the most open boards a
+   * member may have here (LATENTWALK_MAX_OPEN_BOARDS): that is an InputError, answered privately.
+   */
   async start(interaction: ChatInputCommandInteraction, input: StartBoard): Promise<void> {
-    await interaction.deferReply();
     const now = this.bot.now();
-    const board = await this.bot.boards.create(
+    const created = await this.bot.boards.create(
       {
         id: interaction.id,
         kind: input.kind,
@@ -69,8 +71,23 @@ export class BoardFlow {
         interactionToken: interaction.token,
         tokenExpiresAt: now + INTERACTION_TOKEN_TTL_MS - this.bot.config.tokenMarginMs,
       },
+      this.bot.config.maxOpenBoards,
       now,
     );
+    if (created.kind === 'too-many') {
+      const open = created.open;
+      throw new InputError(
+        `You already have ${open} board${open === 1 ? '' : 's'} open here (the limit is ${this.bot.config.maxOpenBoards}); wait for ${open === 1 ? 'it' : 'one'} to fill or press Cancel board on it, then start a new one.`,
+      );
+    }
+    const board = created.board;
+    try {
+      await interaction.deferReply();
+    } catch (error) {
+      // Nobody will see this board: it must not count against its starter.
+      await this.bot.boards.close(board.id, 'cancelled', 'bot', now).catch(() => undefined);
+      throw error;
+    }
     const message = await interaction.editReply(toDiscordOptions(boardView(this.bot.ids, board)));
     await this.bot.boards.setMessageId(board.id, message.id);
     this.bot.log.info('board opened', { boardId: board.id, kind: board.kind, guildId: board.guildId });

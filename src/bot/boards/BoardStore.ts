@@ -5,7 +5,9 @@
  * Layout (`P` = the Redis prefix):
  * - `P:bot:board:<id>` hash: the board's fields, and `slot:<i>` = JSON `{text, userId, viaModal}` per filled slot;
  * - `P:bot:board:<id>:users` set: members who filled a slot through the modal (the one-slot-per-member rule);
- * - `P:bot:boards:expiry` zset: open boards by expiry time (the sweeper closes and announces them).
+ * - `P:bot:boards:expiry` zset: open boards by expiry time (the sweeper closes and announces them);
+ * - `P:bot:boards:open:<guild>:<member>` zset: the member's open boards in that guild by expiry time (the
+ *   cap on open boards per member; a board leaves it when it completes, is cancelled or expires).
  *
  * Every transition is one Lua script, so checking and writing cannot interleave with another bot process or
  * another click: two members submitting for the last free slot at the same moment both run `claim`, Redis runs
@@ -63,10 +65,37 @@ export type ClaimResult =
 
 export type CloseResult = { kind: 'ok'; board: Board } | { kind: 'closed'; status: BoardStatus } | { kind: 'open' } | { kind: 'gone' };
 
+/** The member's open boards key, from the board hash (the starter's boards in its guild). */
+const OPEN_KEY = `
+local function openKey(openBase, key)
+  return openBase .. (redis.call('HGET', key, 'guildId') or '') .. ':' .. (redis.call('HGET', key, 'starterId') or '')
+end
+`;
+
+const CREATE = new LuaScript(
+  'board-create',
+  `
+local key, users, zkey, open, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, expiresAt, keepMs, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+redis.call('ZREMRANGEBYSCORE', open, '-inf', now)
+redis.call('ZREM', open, id)
+local count = redis.call('ZCARD', open)
+if count >= cap then return {'TOO_MANY', tostring(count)} end
+redis.call('DEL', key, users)
+for i = 10, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', key, keepMs)
+redis.call('ZADD', zkey, expiresAt, id)
+redis.call('ZADD', open, expiresAt, id)
+redis.call('PEXPIRE', open, keepMs)
+return {'OK'}
+`,
+);
+
 const CLAIM = new LuaScript(
   'board-claim',
-  `
+  `${OPEN_KEY}
 local key, users, user, slotJson, now, zkey, id, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
+local openBase = ARGV[9]
 if redis.call('EXISTS', key) == 0 then return {'GONE'} end
 local status = redis.call('HGET', key, 'status')
 if status ~= 'open' then return {'CLOSED', status} end
@@ -90,6 +119,7 @@ redis.call('EXPIRE', users, ttl)
 if filled + 1 == n then
   redis.call('HSET', key, 'status', 'complete', 'closedAt', tostring(now), 'closedBy', user)
   redis.call('ZREM', zkey, id)
+  redis.call('ZREM', openKey(openBase, key), id)
   return {'COMPLETE', tostring(free)}
 end
 return {'OK', tostring(free)}
@@ -98,8 +128,9 @@ return {'OK', tostring(free)}
 
 const CLOSE = new LuaScript(
   'board-close',
-  `
+  `${OPEN_KEY}
 local key, zkey, id, newStatus, now, onlyIfExpired, by = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7]
+local openBase = ARGV[8]
 if redis.call('EXISTS', key) == 0 then
   redis.call('ZREM', zkey, id)
   return {'GONE'}
@@ -112,6 +143,7 @@ end
 if onlyIfExpired and now < tonumber(redis.call('HGET', key, 'expiresAt')) then return {'OPEN'} end
 redis.call('HSET', key, 'status', newStatus, 'closedAt', tostring(now), 'closedBy', by)
 redis.call('ZREM', zkey, id)
+redis.call('ZREM', openKey(openBase, key), id)
 return {'OK'}
 `,
 );
@@ -151,8 +183,15 @@ export class BoardStore {
   private get expiryKey(): string {
     return `${this.prefix}:bot:boards:expiry`;
   }
+  private get openBase(): string {
+    return `${this.prefix}:bot:boards:open:`;
+  }
 
-  async create(input: NewBoard, now = Date.now()): Promise<Board> {
+  /**
+   * Stores a new open board, unless its starter already has `maxOpen` open boards in that guild (checked
+   * and written in one step); returns the board, or how many the starter has open.
+   */
+  async create(input: NewBoard, maxOpen: number, now = Date.now()): Promise<{ kind: 'ok'; board: Board } | { kind: 'too-many'; open: number }> {
     const expiresAt = now + input.ttlMs;
     const fields: Record<string, string> = {
       id: input.id,
@@ -176,14 +215,20 @@ export class BoardStore {
     });
     const key = this.key(input.id);
     const keepMs = input.ttlMs + KEEP_AFTER_EXPIRY_MS;
-    await this.redis
-      .multi()
-      .del(key, this.usersKey(input.id))
-      .hset(key, fields)
-      .pexpire(key, keepMs)
-      .zadd(this.expiryKey, expiresAt, input.id)
-      .exec();
-    return (await this.get(input.id))!;
+    const reply = await CREATE.run<string[]>(this.redis, [], [
+      key,
+      this.usersKey(input.id),
+      this.expiryKey,
+      `${this.openBase}${input.guildId}:${input.starterId}`,
+      input.id,
+      now,
+      expiresAt,
+      keepMs,
+      maxOpen,
+      ...Object.entries(fields).flat(),
+    ]);
+    if (reply[0] === 'TOO_MANY') return { kind: 'too-many', open: Number(reply[1]) };
+    return { kind: 'ok', board: (await this.get(input.id))! };
   }
 
   async get(id: string): Promise<Board | undefined> {
@@ -203,6 +248,7 @@ export class BoardStore {
       this.expiryKey,
       id,
       ttlS,
+      this.openBase,
     ]);
     switch (reply[0]) {
       case 'OK':
@@ -224,7 +270,7 @@ export class BoardStore {
 
   /** Closes an open board as cancelled (by its starter) or expired (only once its time has passed). */
   async close(id: string, status: 'cancelled' | 'expired', by: string, now = Date.now()): Promise<CloseResult> {
-    const reply = await CLOSE.run<string[]>(this.redis, [], [this.key(id), this.expiryKey, id, status, now, status === 'expired' ? '1' : '0', by]);
+    const reply = await CLOSE.run<string[]>(this.redis, [], [this.key(id), this.expiryKey, id, status, now, status === 'expired' ? '1' : '0', by, this.openBase]);
     switch (reply[0]) {
       case 'OK': {
         const board = await this.get(id);

@@ -93,9 +93,11 @@ export function classifyPostError(error: unknown): ClassifiedPostError {
   return { action: 'retry', code: undefined };
 }
 
+/** The validation errors of discord.js's builders (@sapphire/shapeshift) and of discord.js itself. */
 function isBuilderError(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === 'string' && /ValidationError|CombinedPropertyError|CombinedError|ExpectedConstraintError|DiscordjsRangeError|DiscordjsTypeError/.test(name);
+  if (!(error instanceof Error)) return false;
+  const names = `${error.name} ${error.constructor?.name ?? ''}`;
+  return /ValidationError|CombinedPropertyError|CombinedError|ExpectedConstraintError|ExpectedValidationError|MissingPropertyError|DiscordjsRangeError|DiscordjsTypeError|DiscordjsError/.test(names);
 }
 
 /** One sentence for the requester about why their result could not be posted here. */

@@ -120,15 +120,20 @@ const STAGE_TEXT: Record<JobProgress['stage'], string> = {
   storing: 'almost done',
 };
 
-export function progressView(ids: CustomIds, reply: PendingReply, progress: JobProgress): MessageView {
-  const unit = reply.kind === 'grid' ? 'cells' : 'frames';
+/** `2/8 frames · step 3/12 · denoising · ETA 40 s`: what a render is doing, in the message and in /queue. */
+export function describeProgress(kind: JobKind, progress: JobProgress): string {
+  const unit = kind === 'grid' ? 'cells' : 'frames';
   const parts = [`${progress.framesDone}/${progress.framesTotal} ${unit}`];
   if (progress.step !== undefined && progress.steps !== undefined && progress.stage === 'denoise') parts.push(`step ${progress.step}/${progress.steps}`);
   parts.push(STAGE_TEXT[progress.stage] ?? progress.stage);
   if (progress.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(progress.etaSeconds * 1000)}`);
   if (progress.attempt > 1) parts.push(`attempt ${progress.attempt}${progress.resumedFrames ? `, resumed ${progress.resumedFrames} ${unit}` : ''}`);
+  return parts.join(' · ');
+}
+
+export function progressView(ids: CustomIds, reply: PendingReply, progress: JobProgress): MessageView {
   return view(
-    `🎨 Rendering: ${describeJob(reply)} by ${credits(reply.contributors)}\n\`${progressBar(progress.framesDone, progress.framesTotal)}\` ${parts.join(' · ')}`,
+    `🎨 Rendering: ${describeJob(reply)} by ${credits(reply.contributors)}\n\`${progressBar(progress.framesDone, progress.framesTotal)}\` ${describeProgress(reply.kind, progress)}`,
     { components: [row(cancelButton(ids, reply.jobId))] },
   );
 }
@@ -296,7 +301,7 @@ export function queueListView(guildName: string, jobs: readonly JobListing[]): M
     const who = userMention(job.userId);
     if (job.state === 'active') {
       const p = job.progress;
-      const bar = p ? ` \`${progressBar(p.framesDone, p.framesTotal, 8)}\` ${p.framesDone}/${p.framesTotal}${p.etaSeconds !== undefined ? ` · ETA ${formatDuration(p.etaSeconds * 1000)}` : ''}` : '';
+      const bar = p ? ` \`${progressBar(p.framesDone, p.framesTotal, 8)}\` ${describeProgress(job.kind, p)}` : '';
       return `${index + 1}. 🎨 **${job.kind}** by ${who}: rendering${bar} · \`${job.jobId}\``;
     }
     const place = job.positionInGuild !== undefined ? `${ordinal(job.positionInGuild)} in line${job.position !== undefined ? ` (${ordinal(job.position)} overall)` : ''}` : job.state;
