@@ -25,9 +25,9 @@ import {
   queuedView,
   queueListView,
   resultView,
-  tooLargeView,
   type MessageView,
 } from '../src/bot/replies/views.ts';
+import { compactView, fileRefusedView, undeliveredView } from '../src/bot/replies/fallbackViews.ts';
 import { DEFAULT_JOBS_CONFIG, type JobKind, type JobListing, type JobOutcome, type JobResult } from '../src/jobs/index.ts';
 import { validateMessageBody, validateModal } from '../src/local-discord/validate.ts';
 import { FuzzText, FUZZ_SEED } from './harness/fuzz.ts';
@@ -157,7 +157,11 @@ describe(`every view with hostile prompts (seed ${FUZZ_SEED}, ${ROUNDS} rounds)`
         check(`${kind} failed`, () => failedView(ids, r, fuzz.text(fuzz.int(1, 3000)), late));
         check(`${kind} cancelled`, () => cancelledView(r, fuzz.text(fuzz.int(1, 3000))));
         check(`${kind} expired`, () => expiredArtifactView(ids, r));
-        check(`${kind} too large`, () => tooLargeView(ids, r, fuzz.int(1, 1 << 30)));
+        const done = doneOutcome(fuzz, r);
+        const result = { jobId: r.jobId, kind, guildId: '1', channelId: '2', requesterId: r.requesterId, reply: {}, outcome: done, finishedAt: 0 } as JobResult;
+        check(`${kind} compact`, () => compactView(resultView(ids, r, result, done, Buffer.alloc(1), late), r, late));
+        check(`${kind} file refused`, () => fileRefusedView(ids, r, result, late, fuzz.pick([40005, 50013, undefined])));
+        check(`${kind} undeliverable`, () => undeliveredView(r, fuzz.text(fuzz.int(1, 300))));
         check(`${kind} moved`, () => movedView(r));
       }
       for (const kind of ['morph', 'grid'] as const) {

@@ -36,7 +36,7 @@ function definition(limits: JobLimits) {
   const b = settingsOptionBounds(limits);
   return new SlashCommandBuilder()
     .setName('settings')
-    .setDescription("This server's render limits (Manage Server only)")
+    .setDescription("This server's render limits (Manage Server, unless an admin lets others in)")
     .setContexts(InteractionContextType.Guild)
     .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
     .addSubcommand((s) => s.setName('show').setDescription('Show the current settings'))

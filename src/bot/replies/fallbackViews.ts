@@ -7,7 +7,8 @@
 import type { JobResult } from '../../jobs/index.ts';
 import type { CustomIds } from '../customIds.ts';
 import type { PendingReply } from '../PendingReplies.ts';
-import { formatBytes, LIMITS, truncate, userMention } from './text.ts';
+import { fitText, LIMITS } from './fit.ts';
+import { formatBytes, userMention } from './text.ts';
 import { afterButtons, artifactFileName, NO_MENTIONS, row, type MessageView } from './views.ts';
 
 /** The opening line of a fallback: who it is for (when posted as a new message) and what it is. */
@@ -50,7 +51,7 @@ export function fileRefusedView(ids: CustomIds, reply: PendingReply, result: Job
     lines.push(`⚠️ ${lead(reply, late, outcome.status === 'failed' ? 'failed' : 'was cancelled')} (job \`${result.jobId}\`).`);
   }
   return {
-    content: truncate(lines.join('\n'), LIMITS.content),
+    content: fitText(lines.join('\n'), LIMITS.content),
     embeds: [],
     components: outcome.status === 'cancelled' ? [] : [row(...afterButtons(ids, reply.jobId))],
     allowedMentions: NO_MENTIONS,
@@ -60,7 +61,7 @@ export function fileRefusedView(ids: CustomIds, reply: PendingReply, result: Job
 /** Left on the request message when the result could not be posted anywhere in the channel. */
 export function undeliveredView(reply: PendingReply, reason: string): MessageView {
   return {
-    content: truncate(
+    content: fitText(
       `⚠️ ${lead(reply, false, 'finished')}, but I could not post it here: ${reason}. Ask a server admin to check my access to this channel, then run the command again (job \`${reply.jobId}\`).`,
       LIMITS.content,
     ),
