@@ -111,7 +111,6 @@ export class InteractionRouter {
     }
     const render = this.bot.render;
     const guild = await render.preflight(interaction);
-    await render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
     // Same prompts and settings, a new seed, and the guild's current negative prompt.
     const { seed: _old, ...rest } = reply.settings;
     const fresh = render.settingsFor(reply.kind, {}, guild);
@@ -121,8 +120,8 @@ export class InteractionRouter {
     if (settings.frames !== undefined && settings.frames > Math.min(guild.maxFrames, this.bot.jobs.config.limits.maxFrames)) {
       throw new InputError(`This server now allows at most ${guild.maxFrames} frames, fewer than this render used; start a new one with the slash command.`);
     }
-    // The member who pressed it asked for this render: it counts against their caps and credits them first;
-    // the prompts keep their authors.
+    // The member who pressed it asked for this render: it counts against their caps (queueFresh holds the place
+    // atomically) and credits them first; the prompts keep their authors.
     const me = interaction.user.id;
     await render.queueFresh(interaction, {
       kind: reply.kind,
