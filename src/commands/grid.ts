@@ -38,7 +38,6 @@ export const grid = {
       const options = readRenderOptions(interaction);
       checkOptions('grid', options, limits, guild);
       await bot.render.checkRenderable(options);
-      await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
       const settings = bot.render.settingsFor('grid', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);
       const me = interaction.user.id;
@@ -53,6 +52,8 @@ export const grid = {
         });
         return;
       }
+      // queueFresh holds the place atomically; a board only gets an early look, its job is queued later.
+      await bot.render.checkMemberCap(interaction.guildId!, me, guild);
       const allowMultiple = interaction.options.getBoolean('allow_multiple') ?? false;
       await bot.boardFlow.start(interaction, { kind: 'grid', slots, allowMultiple, settings, maxBytes });
     });

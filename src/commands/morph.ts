@@ -32,7 +32,6 @@ export const morph = {
       const options = readRenderOptions(interaction);
       checkOptions('morph', options, limits, guild);
       await bot.render.checkRenderable(options);
-      await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
       const settings = bot.render.settingsFor('morph', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);
       const me = interaction.user.id;
@@ -49,6 +48,8 @@ export const morph = {
           maxBytes,
         });
       } else {
+        // queueFresh holds the place atomically; a board only gets an early look, its job is queued later.
+        await bot.render.checkMemberCap(interaction.guildId!, me, guild);
         await bot.boardFlow.start(interaction, { kind: 'morph', slots: [from, undefined], allowMultiple: false, settings, maxBytes });
       }
     });

@@ -33,7 +33,6 @@ export function singlePromptCommand(spec: SinglePromptCommandSpec): SlashCommand
         const options = readRenderOptions(interaction);
         checkOptions(spec.kind, options, limits, guild);
         await bot.render.checkRenderable(options);
-        await bot.render.checkMemberCap(interaction.guildId!, interaction.user.id, guild);
         const me = interaction.user.id;
         await bot.render.queueFresh(interaction, {
           kind: spec.kind,
