@@ -44,7 +44,7 @@ describe('execution providers', () => {
     { skip: cudaMissing ? false : 'the CUDA provider libraries are installed here' },
     async () => {
       await assert.rejects(loadModel(TINY_PACK, { provider: 'cuda' }), (e) =>
-        oneLine(e, /^execution provider 'cuda' is not available: libonnxruntime_providers_cuda\.so not found \(.*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/),
+        oneLine(e, /^execution provider 'cuda' is not available: libonnxruntime_providers_cuda\.so not found \(install it with: latentwalk gpu install cuda13 \(CUDA 13 hosts\) or cuda12 .*latentwalk gpu check/),
       );
     },
   );

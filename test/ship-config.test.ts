@@ -106,8 +106,9 @@ describe('the configuration table', () => {
     const listed = new Set([...table.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]!));
     assert.deepEqual([...listed].sort(), Object.keys(ALL_SETTINGS).sort());
     const read = new Map<string, string>();
-    // Not settings: a test harness switch, and the system's own variables (PATH: where redis-server is found).
-    const notSettings = new Set(['LATENTWALK_E2E_LOG', 'PATH', 'HOME', 'TMPDIR', 'NODE_ENV']);
+    // Not settings: a test harness switch, and the system's own variables (PATH: where redis-server is found;
+    // LD_LIBRARY_PATH: where the dynamic loader finds the CUDA provider's libraries).
+    const notSettings = new Set(['LATENTWALK_E2E_LOG', 'PATH', 'HOME', 'TMPDIR', 'NODE_ENV', 'LD_LIBRARY_PATH']);
     for (const file of [...sourceFiles(join(ROOT, 'src')), join(ROOT, 'bin/latentwalk.js')]) {
       const text = readFileSync(file, 'utf8');
       const names = [

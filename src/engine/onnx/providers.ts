@@ -3,10 +3,10 @@
  * with one line saying which one and why each earlier one did not. Each candidate is probed on a one-node
  * graph rather than on the pack, so a provider that cannot start costs milliseconds, not a model load.
  *
- * What happens on a machine without a GPU (seen with onnxruntime-node 1.30 on Linux x64):
- *   cuda   - the CUDA provider libraries are not in the npm package (its install script fetches them from
- *            NuGet, and this project's .npmrc skips that): reported without touching onnxruntime, which would
- *            otherwise print its own error to stderr.
+ * What happens on a machine without a GPU (seen with onnxruntime-node 1.29 and 1.30 on Linux x64):
+ *   cuda   - the CUDA provider libraries are not in the npm package (`latentwalk gpu install` adds them), and
+ *            they need CUDA libraries the host may lack: both reported without touching onnxruntime, which
+ *            would otherwise print its own error to stderr and name only the first missing library.
  *   webgpu - bundled, but Dawn finds no adapter ("No supported adapters"); with a software Vulkan driver that
  *            Dawn accepts (Mesa >= 24 lavapipe) it starts and runs on the CPU.
  */
@@ -18,17 +18,19 @@ import { EngineError } from '../errors.ts';
 import { probeGraph } from '../gpu/graphs.ts';
 import type { ProviderName } from '../types.ts';
 import { OnnxSession } from './OnnxSession.ts';
+import { resolveDependencies } from './sharedLibraries.ts';
 
 export const PROVIDER_NAMES: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda'];
 
 /**
- * How a CUDA 12 + cuDNN 9 host gets the CUDA provider. Running the package's install script directly works
- * whatever npm does with dependency install scripts (npm 11 skips them unless package.json's allowScripts
- * approves onnxruntime-node, and this project's .npmrc skips the download anyway); the environment variable
- * overrides the .npmrc key. bench/gpu/README.md has the details.
+ * How a host gets the CUDA provider: `latentwalk gpu install` puts the build that fits next to onnxruntime-node
+ * (cuda13 from the npm registry, cuda12 through onnxruntime-node's own install script), and `latentwalk gpu
+ * check` says which libraries a host lacks. README, "GPU: the CUDA provider".
  */
-export const CUDA_INSTALL_HINT =
-  'on a CUDA 12 + cuDNN 9 host install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js; see bench/gpu/README.md';
+export const CUDA_INSTALL_HINT = 'install it with: latentwalk gpu install cuda13 (CUDA 13 hosts) or cuda12 (CUDA 12 + cuDNN 9 hosts); latentwalk gpu check says what this host has';
+
+/** Loaded by the CUDA provider after it starts (not DT_NEEDED), but needed by every SD3 pack (the VAE's convolutions). */
+const CUDA_LOADS_LATER = ['libcudnn.so.9'];
 
 export interface ProviderChoice {
   provider: ProviderName;
@@ -62,12 +64,23 @@ export function staticUnavailability(provider: ProviderName): string | undefined
   if (provider === 'cpu') return undefined;
   const listed = ort.listSupportedBackends().some((b) => b.name === provider);
   if (!listed) return `not built into onnxruntime-node for ${process.platform}/${process.arch}`;
-  if (provider === 'cuda') {
-    const dir = ortBinaryDir();
-    for (const lib of ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so']) {
-      if (!existsSync(join(dir, lib))) return `${lib} not found (${CUDA_INSTALL_HINT})`;
-    }
+  if (provider === 'cuda') return cudaProviderUnavailability(ortBinaryDir());
+  return undefined;
+}
+
+/** Why the CUDA provider in `dir` cannot start here, judged from files alone; undefined when only a probe can tell. */
+export function cudaProviderUnavailability(dir: string): string | undefined {
+  for (const lib of ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so']) {
+    if (!existsSync(join(dir, lib))) return `${lib} not found (${CUDA_INSTALL_HINT})`;
   }
+  // Named all at once here, rather than onnxruntime's first failed dlopen (which it also prints to stderr).
+  let missing: { soname: string }[];
+  try {
+    missing = resolveDependencies(join(dir, 'libonnxruntime_providers_cuda.so'), CUDA_LOADS_LATER).filter((d) => !d.path);
+  } catch (error) {
+    return `libonnxruntime_providers_cuda.so is not a loadable library (${(error as Error).message}; ${CUDA_INSTALL_HINT})`;
+  }
+  if (missing.length > 0) return `${missing.map((d) => d.soname).join(', ')} not found (latentwalk gpu check says where each comes from)`;
   return undefined;
 }
 
