@@ -16,6 +16,7 @@ commands:
   register-commands [--guild ID]               register the slash commands globally or in one guild
   start [--no-bot] [--no-worker]               the whole stack on this machine: Redis, a worker and the bot (npm start)
   config [--markdown]                          the effective settings and where each came from
+  gpu <install cuda13|cuda12|check>            onnxruntime's CUDA provider, and which providers load here
   playground [--host H] [--port N]             the real bot, worker and Redis with a local web page that plays Discord`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start.ts')).runStartCommand,
   config: async () => (await import('./start.ts')).runConfigCommand,
   playground: async () => (await import('./playground.ts')).runPlaygroundCommand,
+  gpu: async () => (await import('./gpu.ts')).runGpuCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
