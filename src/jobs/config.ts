@@ -225,7 +225,7 @@ export const JOBS_SETTINGS = {
     z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),
     'cpu, webgpu, cuda',
     WORKER,
-    'onnxruntime execution provider; unset: the engine picks.',
+    'onnxruntime execution provider; unset: cuda where it starts, else cpu (webgpu only when named).',
   ),
   LATENTWALK_ARTIFACT_TTL_S: intSetting(10, undefined, WORKER, 'How long finished GIFs/PNGs stay in Redis for the bot to fetch.'),
   LATENTWALK_ARTIFACT_STORE_BYTES: intSetting(1024, undefined, WORKER, 'Ceiling on artifact bytes held in Redis at once.'),

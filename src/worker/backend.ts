@@ -38,15 +38,23 @@ export interface RenderBackend {
 export interface EngineBackendOptions {
   /** Model pack directory; the engine's bundled pack when absent. */
   modelDir?: string;
+  /** One provider, or AUTO_PROVIDERS when absent. */
   provider?: ProviderName;
   log?: (line: string) => void;
 }
+
+/**
+ * What a worker tries when no provider is named: cuda where it starts, else cpu (the engine logs one line with
+ * the reason). webgpu only when named: Dawn also takes software Vulkan drivers (Mesa's lavapipe), which render
+ * slower than the cpu provider.
+ */
+export const AUTO_PROVIDERS: readonly ProviderName[] = ['cuda', 'cpu'];
 
 /** Loads the model once. The engine (and onnxruntime) is imported here, lazily, so only workers load it. */
 export async function loadEngineBackend(options: EngineBackendOptions = {}): Promise<RenderBackend> {
   const engine = await import('../engine/index.ts');
   const model = await engine.loadModel(options.modelDir, {
-    ...(options.provider ? { provider: options.provider } : {}),
+    providers: options.provider ? [options.provider] : AUTO_PROVIDERS,
     ...(options.log ? { log: options.log } : {}),
   });
   const fixedSize = engine.fixedRenderSize(model.pack);
