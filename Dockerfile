@@ -3,12 +3,19 @@
 # Two images from one file (compose.yaml builds and runs both, with Redis):
 #   docker build --target bot    -t latentwalk-bot .      # the Discord bot: Node only, no GPU libraries
 #   docker build --target worker -t latentwalk-worker .   # a render worker: CUDA 12 + cuDNN 9, onnxruntime's CUDA provider
+# CUDA 13 hosts (driver >= 580, no CUDA 12): the same worker with the CUDA 13 provider from the npm registry and a CUDA
+# 13 base image; compose.cuda13.yaml sets both, or by hand:
+#   docker build --target worker --build-arg CUDA_PROVIDER=cuda13 \
+#     --build-arg CUDA_IMAGE=nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04 -t latentwalk-worker .
 # Both run as a non-root user, log JSON lines to stdout/stderr, and serve /healthz and /metrics on
 # LATENTWALK_METRICS_PORT (the HEALTHCHECK uses it). Settings: environment variables (README, "Configuration").
 
 # Pinned by version; the worker takes its Node binary from the same image.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
+# Which build of onnxruntime's CUDA provider the worker gets (`latentwalk gpu install`): cuda12 or cuda13. It must
+# match CUDA_IMAGE's CUDA major; the worker stage checks that before the image is done.
+ARG CUDA_PROVIDER=cuda12
 
 # ---- production node_modules ------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -19,12 +26,16 @@ COPY package.json package-lock.json .npmrc ./
 # CUDA provider, which the worker-deps stage installs explicitly.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
-# ---- the worker's node_modules: plus onnxruntime-node's CUDA 12 provider ------------------------------------------
+# ---- the worker's node_modules: plus onnxruntime's CUDA provider -------------------------------------------------
 FROM deps AS worker-deps
-# The package's own install script, run directly so no npm version or .npmrc (onnxruntime-node-install=skip) can
-# skip it; ONNXRUNTIME_NODE_INSTALL=cuda12 makes it download the CUDA 12 provider libraries (from NuGet). The build
-# fails if they are not there afterwards.
-RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
+ARG CUDA_PROVIDER
+# `latentwalk gpu install` puts the provider next to onnxruntime-node and refuses one built for another onnxruntime
+# version: cuda12 runs onnxruntime-node's own install script (ONNXRUNTIME_NODE_INSTALL=cuda12, a download from NuGet,
+# whatever npm or .npmrc say about install scripts); cuda13 fetches the CUDA 13 build from the npm registry (npm pack).
+# The build fails if the libraries are not there afterwards.
+COPY bin ./bin
+COPY src ./src
+RUN node bin/latentwalk.js gpu install ${CUDA_PROVIDER} \
  && test -s node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && test -s node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_shared.so
 
@@ -53,7 +64,9 @@ CMD ["node", "bin/latentwalk.js", "bot"]
 FROM ${NODE_IMAGE} AS node
 FROM ${CUDA_IMAGE} AS worker
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
-RUN groupadd --gid 1000 latentwalk && useradd --uid 1000 --gid 1000 --no-create-home --shell /usr/sbin/nologin latentwalk
+# Ubuntu 24.04 images (the CUDA 13 ones) come with a user "ubuntu" holding uid and gid 1000.
+RUN if id -u ubuntu >/dev/null 2>&1; then userdel --remove ubuntu; fi \
+ && groupadd --gid 1000 latentwalk && useradd --uid 1000 --gid 1000 --no-create-home --shell /usr/sbin/nologin latentwalk
 ENV NODE_ENV=production \
     LATENTWALK_PROVIDER=cuda \
     LATENTWALK_METRICS_PORT=9464 \
@@ -66,6 +79,9 @@ COPY --chown=latentwalk:latentwalk config ./config
 COPY --chown=latentwalk:latentwalk src ./src
 # The bundled "shapes" model (the default when LATENTWALK_MODEL_DIR is unset).
 COPY --chown=latentwalk:latentwalk models/shapes ./models/shapes
+# Fails the build if the image lacks a library the provider needs (a cuda13 provider on a CUDA 12 image, say); the
+# driver's libcuda.so.1 is mounted at run time by the NVIDIA Container Toolkit, so it is not required here.
+RUN node bin/latentwalk.js gpu check --static --require cuda
 # Real models are mounted here (read-only is fine): LATENTWALK_MODEL_DIR=/models/<pack>.
 VOLUME ["/models"]
 USER latentwalk

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ALL_SETTINGS } from '../src/app/config.ts';
 import { defaultText, readSetting } from '../src/jobs/config.ts';
 import { healthReport, startOpsServer } from '../src/ops/server.ts';
+import { VARIANT_FACTS } from '../src/cli/gpu/cudaProviders.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
@@ -135,6 +136,9 @@ type Service = {
 };
 const compose = parseYaml(read('compose.yaml')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 
+/** "nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04" -> 13 */
+const cudaMajorOf = (image: string) => Number(/^nvidia\/cuda:(\d+)\./.exec(image)?.[1]);
+
 /** Checks a setting's value the way the code would read it. */
 function assertValidSetting(name: string, value: string, where: string): void {
   assert.ok(name in ALL_SETTINGS, `${where}: ${name} is not a setting the code reads`);
@@ -143,9 +147,11 @@ function assertValidSetting(name: string, value: string, where: string): void {
 }
 
 describe('Dockerfile', () => {
-  it('pins its base images: Node 20 bookworm-slim, CUDA 12 + cuDNN 9 runtime', () => {
+  it('pins its base images: Node 20 bookworm-slim, CUDA 12 + cuDNN 9 runtime with the CUDA 12 provider by default', () => {
     assert.match(dockerfile.args['NODE_IMAGE']!, /^node:20\.\d+\.\d+-bookworm-slim$/);
     assert.match(dockerfile.args['CUDA_IMAGE']!, /^nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d\d\.\d\d$/);
+    assert.equal(dockerfile.args['CUDA_PROVIDER'], 'cuda12', 'CUDA 12 hosts keep working with a plain build');
+    assert.equal(cudaMajorOf(dockerfile.args['CUDA_IMAGE']!), VARIANT_FACTS.cuda12.cudaMajor);
     assert.equal(stage('bot').from, dockerfile.args['NODE_IMAGE']);
     assert.equal(stage('worker').from, dockerfile.args['CUDA_IMAGE']);
     // The worker's Node comes from the same pinned image as the bot's.
@@ -155,20 +161,48 @@ describe('Dockerfile', () => {
     assert.equal(stage(from).from, dockerfile.args['NODE_IMAGE']);
   });
 
-  it('installs production dependencies the same way on every npm, and the CUDA provider for the worker only', () => {
+  it('installs production dependencies the same way on every npm, and the CUDA provider for the worker only, with latentwalk gpu install', () => {
     const ci = stage('deps').steps.find((s) => s.op === 'RUN' && s.args.includes('npm ci'));
     assert.ok(ci && ci.args.includes('--omit=dev') && ci.args.includes('--ignore-scripts'));
-    const install = stage('worker-deps').steps.find((s) => s.op === 'RUN' && s.args.includes('onnxruntime-node/script/install.js'));
-    assert.ok(install, 'the worker runs onnxruntime-node’s install script itself');
-    assert.match(install.args, /ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
-    assert.match(install.args, /test -s node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
-    assert.ok(existsSync(join(ROOT, 'node_modules/onnxruntime-node/script/install.js')), 'the script is where the Dockerfile runs it');
+    const deps = stage('worker-deps');
+    assert.equal(deps.from, 'deps');
+    assert.ok(deps.steps.some((s) => s.op === 'ARG' && s.args === 'CUDA_PROVIDER'), 'the stage sees the build argument');
+    for (const dir of ['bin', 'src']) assert.ok(deps.steps.some((s) => s.op === 'COPY' && s.args === `${dir} ./${dir}`), `the CLI is there to run (${dir})`);
+    const install = deps.steps.find((s) => s.op === 'RUN' && s.args.includes('gpu install'));
+    assert.ok(install, 'the worker image installs the provider with the CLI');
+    assert.match(install.args, /^node bin\/latentwalk\.js gpu install \$\{CUDA_PROVIDER\} /);
+    for (const lib of ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so']) {
+      assert.match(install.args, new RegExp(`test -s node_modules/onnxruntime-node/bin/napi-v6/linux/x64/${lib.replace(/\./g, '\\.')}`));
+    }
+    // cuda12 is onnxruntime-node's own script with the variable that wins over .npmrc's skip
+    assert.ok(existsSync(join(ROOT, 'node_modules/onnxruntime-node/script/install.js')), 'the script the cuda12 install runs');
     assert.match(read('node_modules/onnxruntime-node/script/install-utils.js'), /process\.env\.ONNXRUNTIME_NODE_INSTALL \|\|/, 'the variable wins over .npmrc');
+    assert.match(read('src/cli/gpu/install.ts'), /ONNXRUNTIME_NODE_INSTALL: 'cuda12'/);
+    assert.match(read('src/cli/gpu/install.ts'), /join\(ort\.dir, 'script', 'install\.js'\)/);
     const workerModules = stage('worker').steps.find((s) => s.op === 'COPY' && s.args.includes('/app/node_modules'));
     assert.match(workerModules!.args, /--from=worker-deps/);
     const bot = lineage('bot').flatMap((s) => s.steps).map((s) => s.args).join('\n');
     assert.doesNotMatch(bot, /cuda|nvidia|ONNXRUNTIME_NODE_INSTALL/i, 'no GPU libraries in the bot image');
     assert.ok(stage('bot').steps.some((s) => s.op === 'RUN' && s.args.includes('rm -rf node_modules/onnxruntime-node')));
+  });
+
+  it('the worker image refuses to build when it lacks a library its provider needs (a real `gpu check` command)', () => {
+    const worker = stage('worker');
+    const at = (pred: (s: Instruction) => boolean) => worker.steps.findIndex(pred);
+    const check = at((s) => s.op === 'RUN' && s.args.includes('gpu check'));
+    assert.ok(check >= 0);
+    assert.equal(worker.steps[check]!.args, 'node bin/latentwalk.js gpu check --static --require cuda');
+    assert.ok(check > at((s) => s.op === 'COPY' && s.args.includes('/app/node_modules')) && check > at((s) => s.op === 'COPY' && /\bsrc \.\/src$/.test(s.args)), 'after the code and the provider are in');
+    assert.ok(check < at((s) => s.op === 'USER'), 'as root, before the image switches user');
+    // The same command here: it runs, and fails (this machine has no CUDA provider) with one readable line.
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/latentwalk.js'), ...worker.steps[check]!.args.split(' ').slice(2)], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr.trim(), /^latentwalk: cuda cannot load here: /);
+  });
+
+  it('makes room for its user on Ubuntu 24.04 images (the CUDA 13 ones ship a user with uid 1000)', () => {
+    const user = stage('worker').steps.find((s) => s.op === 'RUN' && s.args.includes('useradd'))!.args;
+    assert.match(user, /^if id -u ubuntu >\/dev\/null 2>&1; then userdel --remove ubuntu; fi && groupadd --gid 1000 latentwalk && useradd --uid 1000 /);
   });
 
   it('runs the CLI’s bot and worker commands as a non-root user, with healthchecks on the ops port', () => {
@@ -278,5 +312,23 @@ describe('compose.yaml', () => {
     assert.ok(modelDir.startsWith('/models'), 'inside the image’s model volume');
     const grace = Number(/^(\d+)s$/.exec(worker.stop_grace_period!)![1]) * 1000;
     assert.ok(grace > Number(defaultText('LATENTWALK_SHUTDOWN_GRACE_MS')), 'a running job gets its grace period');
+  });
+
+  it('CUDA 13 hosts: compose.cuda13.yaml switches only the worker’s image to the CUDA 13 provider on a CUDA 13 + cuDNN 9 base', () => {
+    const override = parseYaml(read('compose.cuda13.yaml')) as { services: Record<string, { build?: { args?: Record<string, string> } } & Record<string, unknown>> };
+    assert.deepEqual(Object.keys(override), ['services']);
+    assert.deepEqual(Object.keys(override.services), ['worker'], 'nothing but the worker changes');
+    const worker = override.services['worker']!;
+    assert.deepEqual(Object.keys(worker), ['build']);
+    const args = worker.build!.args!;
+    assert.deepEqual(Object.keys(args).sort(), ['CUDA_IMAGE', 'CUDA_PROVIDER']);
+    assert.ok(Object.keys(args).every((a) => a in dockerfile.args), 'both are build arguments of the Dockerfile');
+    assert.equal(args['CUDA_PROVIDER'], 'cuda13');
+    assert.match(args['CUDA_IMAGE']!, /^nvidia\/cuda:13\.\d+\.\d+-cudnn-runtime-ubuntu\d\d\.\d\d$/);
+    assert.equal(cudaMajorOf(args['CUDA_IMAGE']!), VARIANT_FACTS.cuda13.cudaMajor, 'the image has the CUDA major the provider links');
+    // the documented commands
+    assert.match(read('compose.cuda13.yaml'), /docker compose -f compose\.yaml -f compose\.cuda13\.yaml up -d --build/);
+    assert.match(read('README.md'), /compose\.cuda13\.yaml/);
+    assert.match(read('Dockerfile'), /--build-arg CUDA_PROVIDER=cuda13/);
   });
 });

@@ -25,7 +25,7 @@ export const PROVIDER_NAMES: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda']
 /**
  * How a host gets the CUDA provider: `latentwalk gpu install` puts the build that fits next to onnxruntime-node
  * (cuda13 from the npm registry, cuda12 through onnxruntime-node's own install script), and `latentwalk gpu
- * check` says which libraries a host lacks. README, "GPU: the CUDA provider".
+ * check` says which libraries a host lacks. README, "GPU hosts: the CUDA provider".
  */
 export const CUDA_INSTALL_HINT = 'install it with: latentwalk gpu install cuda13 (CUDA 13 hosts) or cuda12 (CUDA 12 + cuDNN 9 hosts); latentwalk gpu check says what this host has';
 
