@@ -3,19 +3,23 @@
  * --providers that starts (cuda, webgpu, cpu by default):
  *   1. one transformer call at batch 2 x --batch (guidance rows), inputs and output on the device, as the
  *      engine's device path makes it; its first outputs are compared with PyTorch's (--torch);
- *   2. the provider's fp16 MatMul ceiling: an 8192^3 product and one of the MMDiT's own shapes;
- *   3. the full --frames morph at --steps steps through render() (cut to one batch, then to fewer steps, and
+ *   2. the full --frames morph at --steps steps through render() (cut to one batch, then to fewer steps, and
  *      projected when it does not fit --budget);
+ *   3. the provider's fp16 MatMul ceiling: an 8192^3 product and one of the MMDiT's own shapes (if time is left);
  *   4. optionally (--host-call) the same transformer call the host path makes (host tensors, fp16 converted
  *      in JavaScript, output copied back), i.e. what the engine did before the device path.
  *
  *   node --import tsx bench/gpu/engine-bench.ts --pack DIR --torch torch.json --out engine.json
  *
- * WebGPU runs are asynchronous: a run whose outputs stay on the GPU returns before the GPU is done, so every
- * timed region ends with a readback (a one-node graph with a host output, which waits for the GPU queue),
- * whose own cost is measured and subtracted.
+ * Timing follows sd3_bench.py's protocol (the same record goes into both result files; report.py compares them):
+ * a wall clock around each call followed by a wait for the device, after the same number of untimed warm-up
+ * calls (--warmup), and the median of the same number of timed calls (--iters); the morph: one untimed batch at
+ * one step, then timed whole (--morph-runs). The wait here is a readback of a 4-value tensor through a session
+ * with a host output: WebGPU runs whose outputs stay on the GPU return before the GPU is done, and the readback
+ * waits for its queue; on cuda and cpu a run has finished when it returns, and the readback costs the same small
+ * constant PyTorch's torch.cuda.synchronize() does. Nothing is subtracted and no second estimate is taken.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel, parseProviderList, render } from '../../src/engine/index.ts';
@@ -36,6 +40,9 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '28' },
     batch: { type: 'string', default: '4' },
     iters: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    'morph-runs': { type: 'string', default: '1' },
+    reference: { type: 'string' },
     budget: { type: 'string', default: '240' },
     'matmul-n': { type: 'string', default: '8192' },
     'host-call': { type: 'boolean', default: false },
@@ -47,6 +54,10 @@ const frames = Number(args.frames);
 const steps = Number(args.steps);
 const batch = Number(args.batch);
 const iters = Number(args.iters);
+const warmup = Number(args.warmup);
+const morphRuns = Math.max(1, Number(args['morph-runs']));
+/** The protocol, as sd3_bench.py's TIMING plus the counts. */
+const TIMING = { clock: 'wall', syncEachCall: true, statistic: 'median', warmup, iters };
 const remaining = () => budgetMs - (performance.now() - T0);
 
 interface TorchResults {
@@ -56,7 +67,10 @@ interface TorchResults {
   morph?: { ms: number };
   matmul?: { tflops: number };
 }
-const torchResults: TorchResults = args.torch ? (JSON.parse(readFileSync(args.torch, 'utf8')) as TorchResults) : {};
+const torchResults: TorchResults = args.torch && existsSync(args.torch) ? (JSON.parse(readFileSync(args.torch, 'utf8')) as TorchResults) : {};
+/** PyTorch's output on the formula's inputs, saved with the pack by sd3_bench.py (else in torch.json). */
+const referencePath = args.reference ?? `${args.pack}/bench-reference.json`;
+const reference = existsSync(referencePath) ? (JSON.parse(readFileSync(referencePath, 'utf8')) as { rows: number; first: number[] }) : torchResults.reference;
 
 /** c * sin(a * i + b) in float64 rounded to float32: the same formula sd3_bench.py feeds PyTorch. */
 function det(n: number, a: number, b: number, c: number): Float32Array {
@@ -77,7 +91,23 @@ function castGraph(from: FloatIo, to: FloatIo, dims: (number | string)[]): Uint8
   });
 }
 
-const results: Record<string, unknown> = { startedAt: new Date().toISOString(), args };
+const results: Record<string, unknown> = { startedAt: new Date().toISOString(), args, timing: TIMING };
+
+/** Wall time of fn() plus the wait for the device, after `warmup` untimed calls; median of `iters` (and all runs). */
+async function timeSynced(fn: () => Promise<void>, sync: () => Promise<void>, count = iters): Promise<{ ms: number; runs: number[] }> {
+  for (let i = 0; i < warmup; i++) {
+    await fn();
+    await sync();
+  }
+  const runs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = performance.now();
+    await fn();
+    await sync();
+    runs.push(performance.now() - s);
+  }
+  return { ms: median(runs), runs };
+}
 
 async function main(): Promise<void> {
   let t = performance.now();
@@ -128,13 +158,15 @@ async function main(): Promise<void> {
   const call = async () => (await tr.session.runDevice(feeds))[tr.names.output]!;
 
   t = performance.now();
-  let v: DeviceTensor = await call();
+  const v: DeviceTensor = await call();
   await sync();
-  log(`first transformer call (shader compilation included): ${((performance.now() - t) / 1000).toFixed(2)} s`);
+  const firstMs = performance.now() - t;
+  results['firstCallMs'] = firstMs;
+  log(`first transformer call (kernel/shader set-up included): ${(firstMs / 1000).toFixed(2)} s`);
   // compare with PyTorch's output on the same inputs
   const host = (await readback.runDevice({ x: v }))['y']!;
   const got = host.data as Float32Array;
-  const ref = torchResults.reference;
+  const ref = reference;
   let nonFinite = 0;
   for (const x of got) if (!Number.isFinite(x)) nonFinite++;
   const check: Record<string, number> = { nonFinite };
@@ -157,30 +189,42 @@ async function main(): Promise<void> {
   host.dispose();
   v.dispose();
 
-  const warm = await call();
-  warm.dispose();
-  await sync();
-  const callRuns: number[] = [];
-  for (let i = 0; i < 2 || (i < iters && remaining() > 0.6 * budgetMs); i++) {
-    const s = performance.now();
-    v = await call();
-    await sync();
-    callRuns.push(performance.now() - s - syncMs);
-    v.dispose();
-  }
-  // back to back (no sync between calls), as the sampler issues them
-  const chain = Math.max(2, Math.min(iters, callRuns.length));
-  let s = performance.now();
-  for (let i = 0; i < chain; i++) (await call()).dispose();
-  await sync();
-  const chainedMs = (performance.now() - s - syncMs) / chain;
-  const callMs = Math.min(median(callRuns), chainedMs);
+  // budget: a call count that fits, never fewer than 2 (the same count PyTorch used when it fits)
+  const fits = Math.max(2, Math.min(iters, Math.floor((0.3 * remaining()) / Math.max(firstMs, 1)) - warmup));
+  if (fits < iters) log(`only ${fits} timed calls fit the budget (PyTorch: ${iters}); the report says so`);
+  const timed = await timeSynced(async () => (await call()).dispose(), sync, fits);
+  const callMs = timed.ms;
   const flops = torchResults.flopsPerCall;
-  results['call'] = { rows, ms: callMs, syncedMedianMs: median(callRuns), chainedMs, runs: callRuns, syncMs, ...(flops ? { tflops: flops / callMs / 1e9 } : {}) };
-  log(`one transformer call at batch ${rows}: ${callMs.toFixed(2)} ms (synced median ${median(callRuns).toFixed(2)}, back to back ${chainedMs.toFixed(2)})${flops ? `, ${(flops / callMs / 1e9).toFixed(1)} TFLOP/s` : ''}`);
+  results['call'] = { rows, ms: callMs, runs: timed.runs, iters: fits, syncMs, ...(flops ? { tflops: flops / callMs / 1e9 } : {}) };
+  log(`one transformer call at batch ${rows}: ${callMs.toFixed(2)} ms median of ${fits} after ${warmup} warm-up (readback wait ${syncMs.toFixed(2)} ms included)${flops ? `, ${(flops / callMs / 1e9).toFixed(1)} TFLOP/s` : ''}`);
   for (const k of ['sample', 'context', 'pooled'] as const) prepared[k]!.dispose();
 
-  // ------------------------------------------------------------------ 2. the provider's fp16 MatMul ceiling
+  // ------------------------------------------------------------------ 2. the morph through render()
+  // Cut to what fits the budget left (one batch, then fewer steps) and project linearly; the report says so.
+  const batches = Math.ceil(frames / batch);
+  const left = remaining() - 40_000;
+  const perStep = callMs * 1.1;
+  const runFrames = batches * steps * perStep + 10_000 < left ? frames : Math.min(frames, Math.max(2, batch));
+  const runSteps = runFrames === frames || steps * perStep + 10_000 < left ? steps : Math.max(2, Math.floor((left - 10_000) / perStep));
+  const projected = runFrames !== frames || runSteps !== steps;
+  if (projected) log(`the full morph does not fit the budget left: rendering ${runFrames} frames at ${runSteps} steps and projecting`);
+  const spec = { kind: 'morph', prompts: ['a red fox in fresh snow', 'a lighthouse at dusk'], frames: runFrames } as const;
+  const settings = { seed: 7, steps: runSteps, batchSize: batch, width: model.defaults.width, height: model.defaults.height, guidance: 7 };
+  // warm-up as PyTorch's: one batch at one step (the decoder and the engine graphs at this batch size), untimed
+  await render(model, { kind: 'morph', prompts: spec.prompts, frames: Math.min(runFrames, batch) }, { ...settings, steps: 1 });
+  const morphTimes: number[] = [];
+  let out: Awaited<ReturnType<typeof render>> | undefined;
+  for (let i = 0; i < (projected ? 1 : morphRuns); i++) {
+    const s = performance.now();
+    out = await render(model, spec, settings);
+    morphTimes.push(performance.now() - s);
+  }
+  const morphMs = median(morphTimes);
+  const scale = (batches / Math.ceil(runFrames / batch)) * (steps / runSteps);
+  results['morph'] = { frames, framesRendered: runFrames, stepsRendered: runSteps, projected, ms: morphMs * scale, measuredMs: morphMs, runs: morphTimes, timings: out!.report.timings, framesPerSecond: frames / ((morphMs * scale) / 1000), size: `${settings.width}x${settings.height}`, steps, batchSize: batch };
+  log(`${frames}-frame ${settings.width}x${settings.height} morph at ${steps} steps: ${((morphMs * scale) / 1000).toFixed(2)} s${projected ? ' (projected)' : ''}; measured ${(morphMs / 1000).toFixed(2)} s: denoise ${(out!.report.timings.denoisingMs / 1000).toFixed(2)} s, decode ${(out!.report.timings.decodingMs / 1000).toFixed(2)} s`);
+
+  // ------------------------------------------------------------------ 3. the provider's fp16 MatMul ceiling (for the record, if time is left)
   const matmul: Record<string, unknown> = {};
   const n = Number(args['matmul-n']);
   const tokens = (latent / 2) ** 2 + seq;
@@ -198,13 +242,7 @@ async function main(): Promise<void> {
     );
     const up = await open(castGraph('float32', 'float16', [m, k]), 'upload16', true);
     const a = (await up.runDevice({ x: hostFloatTensor('float32', det(m * k, 0.7, 0, 0.1), [m, k]) }))['y']!;
-    for (let i = 0; i < 2; i++) (await mm.runDevice({ a }))['y']!.dispose();
-    await sync();
-    const reps = 10;
-    s = performance.now();
-    for (let i = 0; i < reps; i++) (await mm.runDevice({ a }))['y']!.dispose();
-    await sync();
-    const ms = (performance.now() - s - syncMs) / reps;
+    const { ms } = await timeSynced(async () => (await mm.runDevice({ a }))['y']!.dispose(), sync);
     const tflops = (2 * m * k * nn) / ms / 1e9;
     matmul[name] = { m, k, n: nn, ms, tflops };
     log(`${provider} fp16 MatMul ${name}: ${ms.toFixed(2)} ms, ${tflops.toFixed(1)} TFLOP/s`);
@@ -212,26 +250,6 @@ async function main(): Promise<void> {
     await Promise.all([mm.dispose(), up.dispose()]);
   }
   results['matmul'] = matmul;
-
-  // ------------------------------------------------------------------ 3. the morph through render()
-  // Cut to what fits the budget left (one batch, then fewer steps) and project linearly; the report says so.
-  const batches = Math.ceil(frames / batch);
-  const left = remaining() - 40_000;
-  const perStep = callMs * 1.1;
-  const runFrames = batches * steps * perStep + 10_000 < left ? frames : Math.min(frames, Math.max(2, batch));
-  const runSteps = runFrames === frames || steps * perStep + 10_000 < left ? steps : Math.max(2, Math.floor((left - 10_000) / perStep));
-  const projected = runFrames !== frames || runSteps !== steps;
-  if (projected) log(`the full morph does not fit the budget left: rendering ${runFrames} frames at ${runSteps} steps and projecting`);
-  const spec = { kind: 'morph', prompts: ['a red fox in fresh snow', 'a lighthouse at dusk'], frames: runFrames } as const;
-  const settings = { seed: 7, steps: runSteps, batchSize: batch, width: model.defaults.width, height: model.defaults.height, guidance: 7 };
-  // warm the decoder and the engine graphs at this batch size, untimed
-  await render(model, { kind: 'morph', prompts: spec.prompts, frames: Math.min(runFrames, batch) }, { ...settings, steps: 1 });
-  s = performance.now();
-  const out = await render(model, spec, settings);
-  const morphMs = performance.now() - s;
-  const scale = (batches / Math.ceil(runFrames / batch)) * (steps / runSteps);
-  results['morph'] = { frames, framesRendered: runFrames, stepsRendered: runSteps, projected, ms: morphMs * scale, measuredMs: morphMs, timings: out.report.timings, framesPerSecond: frames / ((morphMs * scale) / 1000), size: `${settings.width}x${settings.height}`, steps, batchSize: batch };
-  log(`${frames}-frame ${settings.width}x${settings.height} morph at ${steps} steps: ${((morphMs * scale) / 1000).toFixed(2)} s${projected ? ' (projected)' : ''}; measured ${(morphMs / 1000).toFixed(2)} s: denoise ${(out.report.timings.denoisingMs / 1000).toFixed(2)} s, decode ${(out.report.timings.decodingMs / 1000).toFixed(2)} s`);
 
   // ------------------------------------------------------------------ 4. the host path's call (optional)
   if (args['host-call'] && remaining() > 60_000) {
@@ -242,13 +260,7 @@ async function main(): Promise<void> {
       [tr.names.pooled]: { type: 'float32' as const, data: det(rows * tr.pooledWidth, 0.023, 0.3, 0.5), dims: [rows, tr.pooledWidth] },
       [tr.names.timestep]: { type: 'float32' as const, data: Float32Array.from({ length: rows }, (_, r) => (1000 * (r + 1)) / (rows + 1)), dims: [rows] },
     };
-    await hostSession.run(hostFeeds, [tr.names.output]);
-    const runs: number[] = [];
-    for (let i = 0; i < 5 && remaining() > 30_000; i++) {
-      s = performance.now();
-      await hostSession.run(hostFeeds, [tr.names.output]);
-      runs.push(performance.now() - s);
-    }
+    const { runs } = await timeSynced(async () => void (await hostSession.run(hostFeeds, [tr.names.output])), sync, 5);
     results['hostCall'] = { ms: median(runs), runs };
     log(`the host path's call (host tensors, fp16 converted in JavaScript): ${median(runs).toFixed(1)} ms`);
     await hostSession.dispose();
