@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { EngineError, loadModel, parseProviderList } from '../src/engine/index.ts';
 import { chooseProvider, probeProvider, staticUnavailability } from '../src/engine/onnx/providers.ts';
 import { TINY_PACK } from './harness/packs.ts';
+import { AUTO_PROVIDERS, loadEngineBackend } from '../src/worker/backend.ts';
 
 const BIN = fileURLToPath(new URL('../bin/latentwalk.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'latentwalk-providers-'));
@@ -97,6 +98,23 @@ describe('execution providers', () => {
       assert.equal(frames.length, 2);
     } finally {
       await model.dispose();
+    }
+  });
+
+  it('a worker with LATENTWALK_PROVIDER unset tries cuda, then takes cpu, and logs why', async () => {
+    assert.deepEqual(AUTO_PROVIDERS, ['cuda', 'cpu']);
+    const lines: string[] = [];
+    const backend = await loadEngineBackend({ log: (l) => lines.push(l) });
+    try {
+      const line = lines.find((l) => l.startsWith('execution provider:'))!;
+      if (cudaMissing) {
+        assert.equal(backend.name, 'shapes on cpu');
+        assert.match(line, /^execution provider: cpu \(cuda: libonnxruntime_providers_cuda\.so not found/);
+      } else {
+        assert.match(line, /^execution provider: (cuda|cpu \(cuda: .+\))$/);
+      }
+    } finally {
+      await backend.dispose();
     }
   });
 

@@ -93,12 +93,20 @@ function castGraph(from: FloatIo, to: FloatIo, dims: (number | string)[]): Uint8
 
 const results: Record<string, unknown> = { startedAt: new Date().toISOString(), args, timing: TIMING };
 
-/** Wall time of fn() plus the wait for the device, after `warmup` untimed calls; median of `iters` (and all runs). */
-async function timeSynced(fn: () => Promise<void>, sync: () => Promise<void>, count = iters): Promise<{ ms: number; runs: number[] }> {
+/**
+ * Wall time of fn() plus the wait for the device, after `warmup` untimed calls; median of `iters` (and all runs).
+ * With `budgetMs`, fewer timed calls when `iters` of them (at the last warm-up's pace) would not fit, never under 2;
+ * the result says how many ran.
+ */
+async function timeSynced(fn: () => Promise<void>, sync: () => Promise<void>, budgetMs = Infinity): Promise<{ ms: number; runs: number[]; count: number }> {
+  let pace = 0;
   for (let i = 0; i < warmup; i++) {
+    const s = performance.now();
     await fn();
     await sync();
+    pace = performance.now() - s;
   }
+  const count = Math.max(2, Math.min(iters, Math.floor(budgetMs / Math.max(pace, 1e-3))));
   const runs: number[] = [];
   for (let i = 0; i < count; i++) {
     const s = performance.now();
@@ -106,7 +114,7 @@ async function timeSynced(fn: () => Promise<void>, sync: () => Promise<void>, co
     await sync();
     runs.push(performance.now() - s);
   }
-  return { ms: median(runs), runs };
+  return { ms: median(runs), runs, count };
 }
 
 async function main(): Promise<void> {
@@ -189,15 +197,16 @@ async function main(): Promise<void> {
   host.dispose();
   v.dispose();
 
-  // budget: a call count that fits, never fewer than 2 (the same count PyTorch used when it fits)
-  const fits = Math.max(2, Math.min(iters, Math.floor((0.3 * remaining()) / Math.max(firstMs, 1)) - warmup));
+  // the same count as PyTorch's unless it would take over a third of the time left (the report says so)
+  const timed = await timeSynced(async () => (await call()).dispose(), sync, remaining() / 3);
+  const fits = timed.count;
   if (fits < iters) log(`only ${fits} timed calls fit the budget (PyTorch: ${iters}); the report says so`);
-  const timed = await timeSynced(async () => (await call()).dispose(), sync, fits);
   const callMs = timed.ms;
   const flops = torchResults.flopsPerCall;
   results['call'] = { rows, ms: callMs, runs: timed.runs, iters: fits, syncMs, ...(flops ? { tflops: flops / callMs / 1e9 } : {}) };
   log(`one transformer call at batch ${rows}: ${callMs.toFixed(2)} ms median of ${fits} after ${warmup} warm-up (readback wait ${syncMs.toFixed(2)} ms included)${flops ? `, ${(flops / callMs / 1e9).toFixed(1)} TFLOP/s` : ''}`);
   for (const k of ['sample', 'context', 'pooled'] as const) prepared[k]!.dispose();
+  save();
 
   // ------------------------------------------------------------------ 2. the morph through render()
   // Cut to what fits the budget left (one batch, then fewer steps) and project linearly; the report says so.
@@ -222,6 +231,7 @@ async function main(): Promise<void> {
   const morphMs = median(morphTimes);
   const scale = (batches / Math.ceil(runFrames / batch)) * (steps / runSteps);
   results['morph'] = { frames, framesRendered: runFrames, stepsRendered: runSteps, projected, ms: morphMs * scale, measuredMs: morphMs, runs: morphTimes, timings: out!.report.timings, framesPerSecond: frames / ((morphMs * scale) / 1000), size: `${settings.width}x${settings.height}`, steps, batchSize: batch };
+  save();
   log(`${frames}-frame ${settings.width}x${settings.height} morph at ${steps} steps: ${((morphMs * scale) / 1000).toFixed(2)} s${projected ? ' (projected)' : ''}; measured ${(morphMs / 1000).toFixed(2)} s: denoise ${(out!.report.timings.denoisingMs / 1000).toFixed(2)} s, decode ${(out!.report.timings.decodingMs / 1000).toFixed(2)} s`);
 
   // ------------------------------------------------------------------ 3. the provider's fp16 MatMul ceiling (for the record, if time is left)
@@ -242,7 +252,7 @@ async function main(): Promise<void> {
     );
     const up = await open(castGraph('float32', 'float16', [m, k]), 'upload16', true);
     const a = (await up.runDevice({ x: hostFloatTensor('float32', det(m * k, 0.7, 0, 0.1), [m, k]) }))['y']!;
-    const { ms } = await timeSynced(async () => (await mm.runDevice({ a }))['y']!.dispose(), sync);
+    const { ms } = await timeSynced(async () => (await mm.runDevice({ a }))['y']!.dispose(), sync, (remaining() - 20_000) / 2);
     const tflops = (2 * m * k * nn) / ms / 1e9;
     matmul[name] = { m, k, n: nn, ms, tflops };
     log(`${provider} fp16 MatMul ${name}: ${ms.toFixed(2)} ms, ${tflops.toFixed(1)} TFLOP/s`);
@@ -250,6 +260,7 @@ async function main(): Promise<void> {
     await Promise.all([mm.dispose(), up.dispose()]);
   }
   results['matmul'] = matmul;
+  save();
 
   // ------------------------------------------------------------------ 4. the host path's call (optional)
   if (args['host-call'] && remaining() > 60_000) {
@@ -260,14 +271,23 @@ async function main(): Promise<void> {
       [tr.names.pooled]: { type: 'float32' as const, data: det(rows * tr.pooledWidth, 0.023, 0.3, 0.5), dims: [rows, tr.pooledWidth] },
       [tr.names.timestep]: { type: 'float32' as const, data: Float32Array.from({ length: rows }, (_, r) => (1000 * (r + 1)) / (rows + 1)), dims: [rows] },
     };
-    const { runs } = await timeSynced(async () => void (await hostSession.run(hostFeeds, [tr.names.output])), sync, 5);
+    const { runs } = await timeSynced(async () => void (await hostSession.run(hostFeeds, [tr.names.output])), sync, (remaining() - 20_000) / 2);
     results['hostCall'] = { ms: median(runs), runs };
     log(`the host path's call (host tensors, fp16 converted in JavaScript): ${median(runs).toFixed(1)} ms`);
     await hostSession.dispose();
   }
 
-  await Promise.all([readback.dispose(), readback32.dispose(), upload32.dispose(), model.dispose()]);
+  // the tensor before the session that made it (the other order crashes Dawn on webgpu with onnxruntime 1.29)
   tiny.dispose();
+  save();
+  await Promise.all([readback.dispose(), readback32.dispose(), upload32.dispose(), model.dispose()]);
+}
+
+/** Writes what is known so far: a crash later (a provider's teardown, say) loses nothing already measured. */
+function save(): void {
+  results['totalMs'] = performance.now() - T0;
+  mkdirSync(dirname(args.out!), { recursive: true });
+  writeFileSync(args.out!, JSON.stringify(results, null, 2));
 }
 
 main()
@@ -277,8 +297,6 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    results['totalMs'] = performance.now() - T0;
-    mkdirSync(dirname(args.out!), { recursive: true });
-    writeFileSync(args.out!, JSON.stringify(results, null, 2));
+    save();
     log(`wrote ${args.out}`);
   });

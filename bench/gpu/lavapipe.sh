@@ -6,13 +6,15 @@
 #   bash bench/gpu/lavapipe.sh && source .lavapipe/env.sh && node --import tsx --test test/gpu-path.test.ts
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-grep -qx '/.lavapipe/' .git/info/exclude 2>/dev/null || echo '/.lavapipe/' >> .git/info/exclude
+git check-ignore -q .lavapipe/x || echo '/.lavapipe/' >> "$(git rev-parse --git-path info/exclude)"  # worktrees too
 dir=$PWD/.lavapipe
 rm -rf "$dir" && mkdir -p "$dir/lists/partial" "$dir/debs" "$dir/root"
-echo "deb http://deb.debian.org/debian bookworm-backports main" > "$dir/sources.list"
+printf '%s\n' "deb http://deb.debian.org/debian bookworm main" "deb http://deb.debian.org/debian bookworm-backports main" > "$dir/sources.list"
 o=(-oDir::Etc::SourceList="$dir/sources.list" -oDir::Etc::SourceParts=/dev/null -oDir::State::Lists="$dir/lists" -oDebug::NoLocking=1)
 apt-get "${o[@]}" update >/dev/null
 (cd "$dir/debs" && apt-get "${o[@]}" download mesa-vulkan-drivers/bookworm-backports libdrm2/bookworm-backports libdrm-amdgpu1/bookworm-backports >/dev/null 2>&1)
+# the Vulkan loader too, where the system has none (onnxruntime-node's Dawn dlopens libvulkan.so.1)
+ldconfig -p | grep -q 'libvulkan\.so\.1 ' || (cd "$dir/debs" && apt-get "${o[@]}" download libvulkan1/bookworm >/dev/null 2>&1)
 for f in "$dir"/debs/*.deb; do dpkg -x "$f" "$dir/root"; done
 lib=$dir/root/usr/lib/x86_64-linux-gnu
 cat > "$dir/lvp_icd.json" <<JSON

@@ -18,9 +18,10 @@
 # A host that already has node_modules and a provider (a CUDA 12 host after `latentwalk gpu install cuda12`) runs
 # the same command with no parts: everything in one call, the export included.
 #
-# Knobs: PROVIDERS ("cuda webgpu"), ITERS (10) and WARMUP (3) for both sides, MORPH_RUNS (1), limits in seconds
-# EXPORT_LIMIT (300), TORCH_LIMIT (100), ENGINE_LIMIT (170, per provider), PYTHON, SD3_ARGS (e.g. "--small --device
-# cpu"), ENGINE_ARGS, BENCH_WORK (where the pack goes; .gpu/work by default, kept between calls).
+# Knobs: DEADLINE_S (450: this call's own time; the stages share what is left: PyTorch 1/4, the first provider 2/5,
+# the rest after it, a provider for the record only with a minute left), PROVIDERS ("cuda webgpu"), ITERS (10) and
+# WARMUP (3) for both sides, MORPH_RUNS (1), EXPORT_LIMIT (300), PYTHON, SD3_ARGS (e.g. "--small --device cpu"),
+# ENGINE_ARGS, BENCH_WORK (where the pack goes; .gpu/work by default, kept between calls).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -32,8 +33,9 @@ ITERS=${ITERS:-10}
 WARMUP=${WARMUP:-3}
 MORPH_RUNS=${MORPH_RUNS:-1}
 EXPORT_LIMIT=${EXPORT_LIMIT:-300}
-TORCH_LIMIT=${TORCH_LIMIT:-100}
-ENGINE_LIMIT=${ENGINE_LIMIT:-170}
+DEADLINE_S=${DEADLINE_S:-450}
+STARTED=$SECONDS
+left() { echo $((DEADLINE_S - (SECONDS - STARTED))); }
 mkdir -p "$RES" "$WORK"
 export PYTHONUNBUFFERED=1
 exec > >(tee -a "$RES/run.log") 2>&1
@@ -43,10 +45,16 @@ TIMING_ARGS="--iters $ITERS --warmup $WARMUP --morph-runs $MORPH_RUNS"
 
 export_pack() {
   if [ -f "$PACK/bench-reference.json" ] && [ -f "$PACK/latentwalk.json" ]; then stamp "the pack is already exported ($PACK)"; return 0; fi
+  # an export that failed once (in an earlier call) is not retried here: it would take this call's time
+  if [ -f "$WORK/export.failed" ]; then stamp "the export failed earlier: $(cat "$WORK/export.failed")"; return 1; fi
   stamp "export: the models with the host's PyTorch, into $PACK (limit ${EXPORT_LIMIT}s)"
   # shellcheck disable=SC2086
-  timeout "$EXPORT_LIMIT" "$PYTHON" bench/gpu/sd3_bench.py --phase export --out "$PACK" --results "$WORK/export.json" ${SD3_ARGS:-} \
-    || { stamp "export ended with status $? (124 = time limit)"; return 1; }
+  timeout "$EXPORT_LIMIT" "$PYTHON" bench/gpu/sd3_bench.py --phase export --out "$PACK" --results "$WORK/export.json" ${SD3_ARGS:-}
+  local status=$?
+  [ $status -eq 0 ] && return 0
+  echo "sd3_bench.py --phase export ended with status $status (124 = time limit); see that call's run.log" > "$WORK/export.failed"
+  stamp "$(cat "$WORK/export.failed")"
+  return 1
 }
 
 # ---------------------------------------------------------------------------------------------- parts and payload
@@ -123,18 +131,25 @@ stamp "1/4 the worker's provider with LATENTWALK_PROVIDER unset"
 (unset LATENTWALK_PROVIDER; timeout 120 node --import tsx bench/gpu/worker-provider.ts "$RES/worker.json") || stamp "worker-provider ended with status $?"
 
 export_pack || stamp "no pack: the engine stages will fail"
-stamp "2/4 PyTorch eager (limit ${TORCH_LIMIT}s)"
+avail=$(left)
+torch_limit=$((avail / 4)); [ "$torch_limit" -ge 30 ] || torch_limit=30
+stamp "2/4 PyTorch eager (limit ${torch_limit}s of ${avail}s left)"
 # shellcheck disable=SC2086
-timeout "$TORCH_LIMIT" "$PYTHON" bench/gpu/sd3_bench.py --phase time --out "$PACK" --results "$RES/torch.json" --budget $((TORCH_LIMIT - 10)) $TIMING_ARGS ${SD3_ARGS:-} \
+timeout "$torch_limit" "$PYTHON" bench/gpu/sd3_bench.py --phase time --out "$PACK" --results "$RES/torch.json" --budget $((torch_limit - 10)) $TIMING_ARGS ${SD3_ARGS:-} \
   || stamp "sd3_bench.py ended with status $? (124 = time limit)"
 
 n=0
 for provider in $PROVIDERS; do
   n=$((n + 1))
-  stamp "3/4 the engine on $provider (limit ${ENGINE_LIMIT}s)"
+  avail=$(($(left) - 10))
+  # the first provider (the one the targets are for) gets 2/5 of what was there for both; the others what is left
+  limit=$([ $n -eq 1 ] && echo $((avail * 8 / 15)) || echo "$avail")
+  if [ $n -gt 1 ] && [ "$limit" -lt 60 ]; then stamp "3/4 the engine on $provider: skipped, ${avail}s left"; continue; fi
+  [ "$limit" -ge 60 ] || limit=60
+  stamp "3/4 the engine on $provider (limit ${limit}s)"
   # shellcheck disable=SC2086
-  timeout "$ENGINE_LIMIT" node --import tsx bench/gpu/engine-bench.ts --pack "$PACK" --torch "$RES/torch.json" --out "$RES/engine-$provider.json" \
-    --providers "$provider" --budget $((ENGINE_LIMIT - 15)) $TIMING_ARGS ${ENGINE_ARGS:-} \
+  timeout "$limit" node --import tsx bench/gpu/engine-bench.ts --pack "$PACK" --torch "$RES/torch.json" --out "$RES/engine-$provider.json" \
+    --providers "$provider" --budget $((limit - 15)) $TIMING_ARGS ${ENGINE_ARGS:-} \
     || stamp "engine-bench.ts on $provider ended with status $? (124 = time limit)"
 done
 
