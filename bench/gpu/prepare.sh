@@ -18,13 +18,12 @@
 # every call; the call that completes the set runs the benchmark.
 #
 # Knobs: ARCHS (90: H100/H200; "all" keeps every architecture), LIMIT_MIB (64), MARGIN_MIB (2), PROVIDER_FROM (a
-# provider tarball already fetched with npm pack, to skip the download), TIMEOUT_S (the last call's timeout, 540).
+# provider tarball already fetched with npm pack, to skip the download).
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 ARCHS=${ARCHS:-90}
 LIMIT_MIB=${LIMIT_MIB:-64}
 MARGIN_MIB=${MARGIN_MIB:-2}
-TIMEOUT_S=${TIMEOUT_S:-540}
 G=.gpu
 log() { echo "[prepare $(date +%H:%M:%S)] $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -104,13 +103,18 @@ rm -rf "$scratch"
   done
   echo "- debs: $(mib "$(du -cb "$G"/stage/debs/*.deb | tail -1 | cut -f1)") MiB; payload $(mib "$payload") MiB in $total parts; working tree $(mib "$tree") MiB"
   echo
-  echo "Device calls, back to back (the host is given back after ~30 s idle), each the same command:"
+  echo "Device calls, back to back (the host is given back after ~30 s idle), the same script each time:"
   for k in $(seq 1 "$total"); do
     size=$(stat -c %s "$G/parts/$k/payload.part")
-    t=$([ "$k" -eq "$total" ] && echo "$TIMEOUT_S" || echo 360)
-    echo "  $k. run(command: \"bash bench/gpu/run.sh\", carry: [\".gpu/parts/$k\"], timeout_s: $t)   # $(mib $((size + tree))) MiB with the tree"
+    if [ "$k" -lt "$total" ]; then
+      echo "  $k. run(command: \"bash bench/gpu/run.sh\", carry: [\".gpu/parts/$k\"], timeout_s: 360)   # $(mib $((size + tree))) MiB with the tree"
+    else
+      echo "  $k. run(command: \"DEADLINE_S=450 bash bench/gpu/run.sh\", carry: [\".gpu/parts/$k\"], timeout_s: 520)   # $(mib $((size + tree))) MiB with the tree"
+    fi
   done
   echo
-  echo "Calls before the last check their part and export the model pack with the host's PyTorch (~1-4 min);"
-  echo "the last reassembles the payload and runs the benchmark (results.md in the reply's files)."
+  echo "Calls before the last check their part and export the model pack with the host's PyTorch (at most 300 s);"
+  echo "the last reassembles the payload and runs the benchmark within DEADLINE_S seconds (results.md in the reply's"
+  echo "files). Before the last call, if status's budget_left_s is under 600, use DEADLINE_S = budget_left_s - 120 and"
+  echo "timeout_s = DEADLINE_S + 60, so the machine is not taken back before the results come home."
 } | tee "$G/PLAN.md"

@@ -106,8 +106,11 @@ if [ "$use_payload" = 1 ]; then
   [ -x .gpu/bin/node ] || { xz -dc .gpu/stage/node.xz > .gpu/bin/node.partial && chmod +x .gpu/bin/node.partial && mv .gpu/bin/node.partial .gpu/bin/node; }
   [ -f node_modules/.gpu-payload ] && [ "$(cat node_modules/.gpu-payload)" = "$(cat .gpu/stage/.payload-sha256)" ] \
     || { rm -rf node_modules && xz -dc .gpu/stage/modules.tar.xz | tar -xf - && cp .gpu/stage/.payload-sha256 node_modules/.gpu-payload; }
-  for f in .gpu/stage/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
-  ldconfig 2>/dev/null || true
+  # into / on the GPU host (as the device tool's notes say); DEBS_ROOT elsewhere for a rehearsal on another machine
+  debs_root=${DEBS_ROOT:-/}
+  for f in .gpu/stage/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" "$debs_root"; done
+  if [ "$debs_root" = / ]; then ldconfig 2>/dev/null || true
+  else export LD_LIBRARY_PATH=$debs_root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; fi
   [ -d .gpu/provider ] || { mkdir -p .gpu/provider.partial && xz -dc .gpu/stage/libonnxruntime_providers_cuda.so.xz > .gpu/provider.partial/libonnxruntime_providers_cuda.so \
     && cp .gpu/stage/libonnxruntime_providers_shared.so .gpu/provider.partial/ && mv .gpu/provider.partial .gpu/provider; }
 fi
