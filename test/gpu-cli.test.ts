@@ -177,6 +177,14 @@ describe('latentwalk gpu install', () => {
     assert.match(record.source, /install script/);
     assert.equal(JSON.parse(readFileSync(join(ort.binDir, 'latentwalk-cuda-provider.json'), 'utf8')).variant, 'cuda12');
 
+    // should the script's NuGet package ever be another CUDA major, the command says what it placed
+    const other = fakeOnnxruntimeNode(fresh('ort'), PINNED_ONNXRUNTIME);
+    const nuget13 = fresh('nuget13');
+    writeProviderLibraries(nuget13, PINNED_ONNXRUNTIME, 13);
+    await withEnv({ FAKE_NUGET_DIR: nuget13 }, () =>
+      assert.rejects(installCudaProvider({ variant: 'cuda12', onnxruntimeDir: other.dir }), refusal(/install script .* placed a CUDA 13 build, not CUDA 12: .*libcudart\.so\.13/)),
+    );
+
     const offline = fakeOnnxruntimeNode(fresh('ort'), PINNED_ONNXRUNTIME);
     const failed = await cli(['gpu', 'install', 'cuda12', '--onnxruntime-dir', offline.dir]);
     assertRefused(failed, /could not fetch the CUDA 12 provider \(Error: getaddrinfo ENOTFOUND api\.nuget\.org\); it needs NuGet .* --from DIR/);

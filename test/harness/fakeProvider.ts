@@ -6,10 +6,10 @@
  * registry that serves packages to `npm pack`.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 export interface FakeElfOptions {
@@ -210,12 +210,6 @@ export function fakeLibraryDir(dir: string, sonames: readonly string[]): string 
   return dir;
 }
 
-export function copyInto(file: string, dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(file, join(dir, file.split('/').pop()!));
-  chmodSync(join(dir, file.split('/').pop()!), 0o755);
-}
-
 /** A registry that serves `npm pack` the given packages; `requests` lists what it was asked for. */
 export async function startFakeRegistry(packages: readonly FakePackage[]): Promise<{ url: string; requests: string[]; close: () => Promise<void> }> {
   const requests: string[] = [];
@@ -259,9 +253,4 @@ export async function startFakeRegistry(packages: readonly FakePackage[]): Promi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { url: `${base}/`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-export function ensureDir(file: string): string {
-  mkdirSync(dirname(file), { recursive: true });
-  return file;
 }

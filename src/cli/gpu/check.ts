@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { resolveDependencies, resolveSonames, type DependencyStatus, type LibrarySearch } from '../../engine/onnx/sharedLibraries.ts';
 import {
   CUDA_PROVIDER_FILE,
-  CUDA_VARIANTS,
   INSTALL_RECORD,
   PROVIDER_FILES,
   VARIANT_FACTS,
@@ -117,15 +116,15 @@ async function checkCuda(
   const missingFiles = PROVIDER_FILES.filter((f) => !existsSync(join(ort.binDir, f)));
   if (missingFiles.length) {
     // Nothing installed: say what each build would need here, and which one this host can run.
-    const variants = CUDA_VARIANTS.map((variant) => {
+    const variants = (['cuda13', 'cuda12'] as const).map((variant) => {
       const facts = VARIANT_FACTS[variant];
       const libraries = describe(resolveSonames([...facts.needs, ...facts.loadsLater], options.loader), facts.cudaMajor, facts.loadsLater);
       return { variant, libraries, complete: libraries.filter(required).every((l) => l.path || l.elsewhere) };
-    }).reverse();
+    });
     const fits = variants.filter((v) => v.complete).map((v) => v.variant);
     const advice = fits.length
       ? `this host has the libraries of ${fits.join(' and ')}: ${VARIANT_FACTS[fits[0]!].install}`
-      : `this host has the libraries of neither build: ${CUDA_VARIANTS.map((v) => VARIANT_FACTS[v].install).join(' or ')} once it has them`;
+      : `this host has the libraries of neither build: ${variants.map((v) => VARIANT_FACTS[v.variant].install).join(' or ')} once it has them`;
     return { provider: 'cuda', loads: false, summary: `no CUDA provider installed next to onnxruntime-node ${ort.version} (${missingFiles.join(', ')} missing); ${advice}`, libraries: [], variants };
   }
   const providerPath = join(ort.binDir, CUDA_PROVIDER_FILE);

@@ -78,7 +78,7 @@ export async function installCudaProvider(options: InstallOptions): Promise<Inst
       staged = ort.binDir;
       source = `onnxruntime-node ${ort.version} install script (NuGet Microsoft.ML.OnnxRuntime.Gpu.Linux ${ort.version})`;
     }
-    const record = verify(join(staged, CUDA_PROVIDER_FILE), options.variant, ort, source);
+    const record = verify(join(staged, CUDA_PROVIDER_FILE), options.variant, ort, source, staged === ort.binDir);
     if (staged !== ort.binDir) place(staged, ort.binDir);
     writeFileSync(join(ort.binDir, INSTALL_RECORD), `${JSON.stringify(record, null, 2)}\n`);
     return { onnxruntime: ort, record };
@@ -145,7 +145,8 @@ async function stageFrom(from: string, work: string): Promise<string> {
   return staged;
 }
 
-function verify(providerPath: string, variant: CudaVariant, ort: OnnxruntimeInstall, source: string): InstallRecord {
+/** Checks the library is this variant's build for the installed onnxruntime. `placed`: already in binDir (the official script). */
+function verify(providerPath: string, variant: CudaVariant, ort: OnnxruntimeInstall, source: string, placed: boolean): InstallRecord {
   if (!existsSync(providerPath)) throw new GpuSetupError(`${source} left no ${CUDA_PROVIDER_FILE} in ${ort.binDir}`);
   let build: ReturnType<typeof inspectCudaProvider>;
   try {
@@ -165,6 +166,12 @@ function verify(providerPath: string, variant: CudaVariant, ort: OnnxruntimeInst
     );
   }
   const wanted = VARIANT_FACTS[variant].cudaMajor;
+  if (build.cudaMajor !== wanted && placed) {
+    // the official script decides what it downloads; say what it placed rather than pretend it was refused
+    throw new GpuSetupError(
+      `${source} placed a CUDA ${build.cudaMajor ?? '(unknown)'} build, not CUDA ${wanted}: this onnxruntime-node's NuGet package links libcudart.so.${build.cudaMajor ?? '?'}; latentwalk gpu check says what this host has for it`,
+    );
+  }
   if (build.cudaMajor !== wanted) {
     throw new GpuSetupError(
       `${source} is not a ${variant} provider: it links ${build.cudaMajor ? `CUDA ${build.cudaMajor} (libcudart.so.${build.cudaMajor})` : 'no CUDA runtime'}, not CUDA ${wanted}${build.cudaMajor === 12 ? '; install it as cuda12' : build.cudaMajor === 13 ? '; install it as cuda13' : ''}`,
