@@ -185,6 +185,16 @@ describe('latentwalk gpu install', () => {
       assert.rejects(installCudaProvider({ variant: 'cuda12', onnxruntimeDir: other.dir }), refusal(/install script .* placed a CUDA 13 build, not CUDA 12: .*libcudart\.so\.13/)),
     );
 
+    // a build with no readable version string: taken from the official script (it fetched the installed version
+    // itself), refused from anywhere else
+    const unversioned = fresh('nuget-unversioned');
+    writeFileSync(join(unversioned, 'libonnxruntime_providers_cuda.so'), fakeElf({ needed: ['libcublas.so.12', 'libcudart.so.12', 'libc.so.6'] }));
+    writeFileSync(join(unversioned, 'libonnxruntime_providers_shared.so'), fakeElf({ soname: 'libonnxruntime_providers_shared.so' }));
+    const plain = fakeOnnxruntimeNode(fresh('ort'), PINNED_ONNXRUNTIME);
+    const taken = await withEnv({ FAKE_NUGET_DIR: unversioned }, () => installCudaProvider({ variant: 'cuda12', onnxruntimeDir: plain.dir }));
+    assert.equal(taken.record.onnxruntime, PINNED_ONNXRUNTIME);
+    await assert.rejects(installCudaProvider({ variant: 'cuda12', from: unversioned, onnxruntimeDir: fakeOnnxruntimeNode(fresh('ort'), PINNED_ONNXRUNTIME).dir }), refusal(/cannot tell which onnxruntime version .* no version string\); refusing to install it/));
+
     const offline = fakeOnnxruntimeNode(fresh('ort'), PINNED_ONNXRUNTIME);
     const failed = await cli(['gpu', 'install', 'cuda12', '--onnxruntime-dir', offline.dir]);
     assertRefused(failed, /could not fetch the CUDA 12 provider \(Error: getaddrinfo ENOTFOUND api\.nuget\.org\); it needs NuGet .* --from DIR/);

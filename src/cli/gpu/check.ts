@@ -138,7 +138,8 @@ async function checkCuda(
     build.cudaMajor ?? 0,
     later,
   );
-  if (!build.onnxruntime.includes(ort.version)) {
+  // no version string at all (a build that does not carry one) is left to onnxruntime's own check
+  if (build.onnxruntime.length > 0 && !build.onnxruntime.includes(ort.version)) {
     return { provider: 'cuda', loads: false, summary: `${what} does not fit onnxruntime-node ${ort.version} (a provider loads only into its own version): reinstall with latentwalk gpu install ${variant ?? 'cuda13'}`, libraries };
   }
   const missing = libraries.filter((l) => !l.path && required(l));

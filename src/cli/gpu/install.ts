@@ -155,29 +155,32 @@ function verify(providerPath: string, variant: CudaVariant, ort: OnnxruntimeInst
     throw new GpuSetupError(`${CUDA_PROVIDER_FILE} from ${source} is not a Linux shared library: ${(error as Error).message}`);
   }
   if (build.machine !== ELF_MACHINE.x64) throw new GpuSetupError(`${CUDA_PROVIDER_FILE} from ${source} is not built for x86-64`);
-  const [built] = build.onnxruntime;
-  if (build.onnxruntime.length !== 1 || !built) {
-    throw new GpuSetupError(`cannot tell which onnxruntime version ${CUDA_PROVIDER_FILE} from ${source} was built for (found ${build.onnxruntime.length ? build.onnxruntime.join(', ') : 'no version string'}); refusing to install it`);
-  }
-  if (built !== ort.version) {
+  // The version string in the library decides, not a package's version. The official script fetches the installed
+  // version itself, so a build without a readable version string is accepted from it, and from nothing else.
+  const built = build.onnxruntime.length === 1 ? build.onnxruntime[0]! : undefined;
+  if (build.onnxruntime.length > 0 && !build.onnxruntime.includes(ort.version)) {
+    const fits = built ?? build.onnxruntime.join(' or ');
     const other = variant === 'cuda13' ? `; CUDA 13 providers on the npm registry fit ${versionsThatFit('cuda13')}` : '';
     throw new GpuSetupError(
-      `version mismatch: ${source} is onnxruntime ${built}'s CUDA provider but onnxruntime-node ${ort.version} is installed; a provider loads only into the same version: it fits onnxruntime-node ${built}${other}`,
+      `version mismatch: ${source} is onnxruntime ${fits}'s CUDA provider but onnxruntime-node ${ort.version} is installed; a provider loads only into the same version: it fits onnxruntime-node ${fits}${other}`,
     );
+  }
+  if (build.onnxruntime.length !== 1 && !placed) {
+    throw new GpuSetupError(`cannot tell which onnxruntime version ${CUDA_PROVIDER_FILE} from ${source} was built for (found ${build.onnxruntime.length ? build.onnxruntime.join(', ') : 'no version string'}); refusing to install it`);
   }
   const wanted = VARIANT_FACTS[variant].cudaMajor;
-  if (build.cudaMajor !== wanted && placed) {
+  if (build.cudaMajor !== wanted && build.cudaMajor !== undefined && placed) {
     // the official script decides what it downloads; say what it placed rather than pretend it was refused
     throw new GpuSetupError(
-      `${source} placed a CUDA ${build.cudaMajor ?? '(unknown)'} build, not CUDA ${wanted}: this onnxruntime-node's NuGet package links libcudart.so.${build.cudaMajor ?? '?'}; latentwalk gpu check says what this host has for it`,
+      `${source} placed a CUDA ${build.cudaMajor} build, not CUDA ${wanted}: this onnxruntime-node's NuGet package links libcudart.so.${build.cudaMajor}; latentwalk gpu check says what this host has for it`,
     );
   }
-  if (build.cudaMajor !== wanted) {
+  if (build.cudaMajor !== wanted && !placed) {
     throw new GpuSetupError(
       `${source} is not a ${variant} provider: it links ${build.cudaMajor ? `CUDA ${build.cudaMajor} (libcudart.so.${build.cudaMajor})` : 'no CUDA runtime'}, not CUDA ${wanted}${build.cudaMajor === 12 ? '; install it as cuda12' : build.cudaMajor === 13 ? '; install it as cuda13' : ''}`,
     );
   }
-  return { variant, cudaMajor: wanted, onnxruntime: built, source, bytes: statSync(providerPath).size, installedAt: new Date().toISOString() };
+  return { variant, cudaMajor: wanted, onnxruntime: ort.version, source, bytes: statSync(providerPath).size, installedAt: new Date().toISOString() };
 }
 
 /** Copies the staged libraries in, each through a temporary name and a rename, so a reader never sees half a file. */
