@@ -95,7 +95,7 @@ describe('worker crash (SIGKILL) with the real engine', () => {
     assert.ok(savedAtKill < 40, `only ${savedAtKill} of 40 frames were done`);
 
     const second = worker(config, ['--name', 'rescuer'], env);
-    const outcome = await producer.waitForOutcome(jobId, { timeoutMs: 60_000, pollMs: 50 });
+    const outcome = await producer.waitForOutcome(jobId, { timeoutMs: 240_000, pollMs: 50 });
     assert.equal(outcome.status, 'done', JSON.stringify(outcome));
     if (outcome.status !== 'done') return;
     assert.ok(outcome.report.resumedFrames >= savedAtKill, `resumed ${outcome.report.resumedFrames} frames, ${savedAtKill} were saved`);
@@ -195,7 +195,7 @@ describe('lock renewal during a long render (real engine)', () => {
     cleanups.push(() => rival.stop(0));
     const rivalStarted: string[] = [];
     rival.on('started', (id) => rivalStarted.push(id));
-    const outcome = await producer.waitForOutcome(jobId, { timeoutMs: 60_000, pollMs: 50 });
+    const outcome = await producer.waitForOutcome(jobId, { timeoutMs: 240_000, pollMs: 50 });
     assert.equal(outcome.status, 'done');
     if (outcome.status !== 'done') return;
     assert.ok(outcome.renderMs > 2 * lockMs, `the render of ${frames} frames took only ${outcome.renderMs} ms`);
