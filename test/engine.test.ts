@@ -95,18 +95,18 @@ describe('engine on the tiny pack', () => {
     assert.ok(maxDiff(a.frames[0]!, other.frames[0]!) > 0, 'another seed gives other noise');
   });
 
-  it('reports progress per batch and hands each decoded batch out; reuses checkpointed frames', async () => {
+  it('reports progress per batch and hands each decoded batch out; reuses checkpointed frames (off)', async () => {
     const events: RenderProgress[] = [];
     const batches: number[][] = [];
     const spec = { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 6 } as const;
-    const full = await render(model, spec, { seed: 5, batchSize: 2 }, { onProgress: (p) => events.push(p), onBatch: (b) => void batches.push(b.indices) });
+    const full = await render(model, spec, { seed: 5, batchSize: 2, smooth: 'off' }, { onProgress: (p) => events.push(p), onBatch: (b) => void batches.push(b.indices) });
     assert.deepEqual(batches, [[0, 1], [2, 3], [4, 5]]);
     const doneCounts = events.filter((e) => e.stage === 'decode').map((e) => e.framesDone);
     assert.ok(doneCounts.includes(2) && doneCounts.includes(4) && doneCounts.includes(6));
     assert.ok(events.some((e) => e.etaSeconds !== undefined));
     const completed = new Map([[0, full.frames[0]!], [1, full.frames[1]!], [2, full.frames[2]!]]);
     const rendered: number[] = [];
-    const resumed = await render(model, spec, { seed: 5, batchSize: 2 }, { completedFrames: completed, onBatch: (b) => void rendered.push(...b.indices) });
+    const resumed = await render(model, spec, { seed: 5, batchSize: 2, smooth: 'off' }, { completedFrames: completed, onBatch: (b) => void rendered.push(...b.indices) });
     assert.deepEqual(rendered, [3, 4, 5]);
     assert.equal(resumed.report.resumedFrames, 3);
     resumed.frames.forEach((f, i) => assert.ok(maxDiff(f, full.frames[i]!) <= 2));

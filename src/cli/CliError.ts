@@ -28,5 +28,13 @@ export const RENDER_ARG_OPTIONS = {
   'vary-latents': { type: 'boolean' },
   'no-rubber-band': { type: 'boolean' },
   'max-bytes': { type: 'string' },
+  smooth: { type: 'string' },
   out: { type: 'string' },
 } as const;
+
+/** `--smooth off|even|blend`, checked here so both commands refuse a bad value the same way. */
+export function parseSmoothOption(raw: string | undefined): 'off' | 'even' | 'blend' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'off' && raw !== 'even' && raw !== 'blend') throw new CliUsageError(`--smooth must be off, even or blend, got '${raw}'`);
+  return raw;
+}

@@ -7,10 +7,10 @@ import { ProgressBar } from './ProgressBar.ts';
 import { DEFAULT_SEED, describeOutcome, parseProviders, renderToFile, type RenderJob } from './render.ts';
 
 export const DEMO_JOBS: ReadonlyArray<Pick<RenderJob, 'spec'> & { file: string }> = [
-  { file: 'morph.gif', spec: { kind: 'morph', prompts: ['a red circle', 'a blue square'], frames: 0 } },
-  { file: 'grid.png', spec: { kind: 'grid', prompts: ['a red circle', 'a blue square', 'a green triangle', 'a yellow star'], gridSize: 0 } },
-  { file: 'walk.gif', spec: { kind: 'walk', prompts: ['a purple ring on a white background'], frames: 0 } },
-  { file: 'loop.gif', spec: { kind: 'loop', prompts: ['a green star on a black background'], frames: 0 } },
+  { file: 'morph.gif', spec: { kind: 'morph', prompts: ['a red circle', 'a blue square'], frames: undefined } },
+  { file: 'grid.png', spec: { kind: 'grid', prompts: ['a red circle', 'a blue square', 'a green triangle', 'a yellow star'], gridSize: undefined } },
+  { file: 'walk.gif', spec: { kind: 'walk', prompts: ['a purple ring on a white background'], frames: undefined } },
+  { file: 'loop.gif', spec: { kind: 'loop', prompts: ['a green star on a black background'], frames: undefined } },
 ];
 
 export async function runDemoCommand(argv: string[]): Promise<number> {

@@ -10,7 +10,7 @@ import { JOB_KINDS, PROMPTS_PER_KIND, type JobKind, type JobRenderSettings } fro
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
 import { startLocalRedis } from '../jobs/local-redis.ts';
 import { JobProducer, type JobListing } from '../jobs/producer.ts';
-import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption } from './CliError.ts';
+import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption } from './CliError.ts';
 
 export const JOBS_USAGE = `usage: latentwalk jobs <command>
   submit <morph|grid|walk|loop> <prompts...> --guild ID [--user ID] [--channel ID] [render options]
@@ -23,7 +23,7 @@ export const JOBS_USAGE = `usage: latentwalk jobs <command>
   local-redis [--port N] [--dir DIR]          run a redis-server set up for the queue (AOF, noeviction)
 render options: --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
   --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
-  --format gif|png|jpeg --max-bytes N
+  --format gif|png|jpeg --max-bytes N --smooth off|even|blend (default blend)
 Redis and limits: REDIS_URL and LATENTWALK_* (see src/jobs/config.ts).`;
 
 type Subcommand = (argv: string[]) => Promise<number>;
@@ -125,6 +125,8 @@ async function submitCommand(argv: string[]): Promise<number> {
   if (v.negative !== undefined) settings.negative = v.negative;
   if (v['vary-latents']) settings.varyLatents = true;
   if (v['no-rubber-band']) settings.rubberBand = false;
+  const smooth = parseSmoothOption(v.smooth);
+  if (smooth !== undefined) settings.smooth = smooth;
   if (v.format !== undefined) {
     if (!['gif', 'png', 'jpeg'].includes(v.format)) throw new CliUsageError(`--format must be gif, png or jpeg, got '${v.format}'`);
     settings.format = v.format as 'gif' | 'png' | 'jpeg';

@@ -17,10 +17,12 @@ import {
   type LoadedModel,
   type ProviderName,
   type RenderResult,
+  type SmoothMode,
   type WalkKind,
   type WalkSpec,
+  describeSmoothness,
 } from '../engine/index.ts';
-import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption } from './CliError.ts';
+import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption } from './CliError.ts';
 import { ProgressBar } from './ProgressBar.ts';
 
 export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <prompts...> [options]
@@ -30,6 +32,7 @@ export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <pr
   loop "<prompt>"              seamless circular noise walk (GIF)
 options: --model DIR --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
+         --smooth off|even|blend (default blend) --threads N
          --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
          --out FILE --report FILE`;
 
@@ -38,7 +41,7 @@ const PROVIDERS: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda'];
 export const DEFAULT_SEED = 42;
 
 export interface RenderJob {
-  spec: WalkSpec;
+  spec: UnsizedSpec;
   modelDir: string;
   /** Tried in order; the first that starts is used (`--provider cuda,webgpu,cpu`). */
   providers: ProviderName[];
@@ -49,6 +52,9 @@ export interface RenderJob {
   height?: number;
   negative?: string;
   batchSize?: number;
+  smooth?: SmoothMode;
+  /** onnxruntime intra-op threads (default: onnxruntime's). */
+  threads?: number;
   fps?: number;
   rubberBand: boolean;
   maxBytes?: number;
@@ -67,6 +73,7 @@ export function parseRenderArgs(argv: string[]): RenderJob {
         ...RENDER_ARG_OPTIONS,
         provider: { type: 'string' },
         report: { type: 'string' },
+        threads: { type: 'string' },
       },
     });
   } catch (error) {
@@ -89,6 +96,8 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   if (maxBytes !== undefined && maxBytes <= 0) throw new CliUsageError(`--max-bytes must be a positive number of bytes, got ${maxBytes}`);
   const fps = parseNumberOption('fps', v.fps);
   if (fps !== undefined && !(fps > 0 && fps <= 100)) throw new CliUsageError(`--fps must be above 0 and at most 100, got ${fps}`);
+  const threads = parseNumberOption('threads', v.threads, { integer: true });
+  if (threads !== undefined && !(threads >= 1 && threads <= 256)) throw new CliUsageError(`--threads must be from 1 to 256, got ${threads}`);
 
   const job: RenderJob = {
     spec,
@@ -104,6 +113,8 @@ export function parseRenderArgs(argv: string[]): RenderJob {
     width: parseNumberOption('width', v.width, { integer: true }),
     height: parseNumberOption('height', v.height, { integer: true }),
     batchSize: parseNumberOption('batch-size', v['batch-size'], { integer: true }),
+    smooth: parseSmoothOption(v.smooth),
+    threads,
     negative: v.negative,
     fps,
     maxBytes,
@@ -125,23 +136,28 @@ function makeSpec(
   kind: WalkKind,
   prompts: string[],
   o: { frames: number | undefined; gridSize: number | undefined; stepSize: number | undefined; varyLatents: boolean },
-): WalkSpec {
+): UnsizedSpec {
   switch (kind) {
     case 'morph':
-      return { kind, prompts: [prompts[0]!, prompts[1]!], frames: o.frames ?? 0 };
+      return { kind, prompts: [prompts[0]!, prompts[1]!], frames: o.frames };
     case 'grid':
-      return { kind, prompts: [prompts[0]!, prompts[1]!, prompts[2]!, prompts[3]!], gridSize: o.gridSize ?? 0, varyLatents: o.varyLatents };
+      return { kind, prompts: [prompts[0]!, prompts[1]!, prompts[2]!, prompts[3]!], gridSize: o.gridSize, varyLatents: o.varyLatents };
     case 'walk':
-      return { kind, prompts: [prompts[0]!], frames: o.frames ?? 0, ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}) };
+      return { kind, prompts: [prompts[0]!], frames: o.frames, ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}) };
     case 'loop':
-      return { kind, prompts: [prompts[0]!], frames: o.frames ?? 0 };
+      return { kind, prompts: [prompts[0]!], frames: o.frames };
   }
 }
 
-/** Fills frames / grid size left at 0 from the pack's defaults. */
-function withPackDefaults(spec: WalkSpec, model: LoadedModel): WalkSpec {
-  if (spec.kind === 'grid') return spec.gridSize ? spec : { ...spec, gridSize: Math.max(2, Math.round(Math.sqrt(model.defaults.frames))) };
-  return spec.frames ? spec : { ...spec, frames: model.defaults.frames };
+/** A walk spec whose frame count (grid size) may be left to the pack's defaults. */
+export type UnsizedSpec =
+  | (Omit<Extract<WalkSpec, { kind: 'grid' }>, 'gridSize'> & { gridSize: number | undefined })
+  | (Omit<Exclude<WalkSpec, { kind: 'grid' }>, 'frames'> & { frames: number | undefined; kind: Exclude<WalkKind, 'grid'> });
+
+/** Fills in frames / grid size the command line left out from the pack's defaults; a given value (0 too) is the engine's to check. */
+function withPackDefaults(spec: UnsizedSpec, model: LoadedModel): WalkSpec {
+  if (spec.kind === 'grid') return { ...spec, gridSize: spec.gridSize ?? Math.max(2, Math.round(Math.sqrt(model.defaults.frames))) };
+  return { ...spec, frames: spec.frames ?? model.defaults.frames } as WalkSpec;
 }
 
 export function formatForPath(kind: WalkKind, path: string): ArtifactFormat {
@@ -192,6 +208,7 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
     ...(job.height !== undefined ? { height: job.height } : {}),
     ...(job.negative !== undefined ? { negative: job.negative } : {}),
     ...(job.batchSize !== undefined ? { batchSize: job.batchSize } : {}),
+    ...(job.smooth !== undefined ? { smooth: job.smooth } : {}),
   };
   const result = await render(model, spec, settings, { onProgress: (p) => progress?.update(p) });
   progress?.done();
@@ -230,6 +247,11 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
     timesteps: r.timesteps,
     timings: { ...r.timings, outputEncodingMs: artifact.encodeMs },
     truncations: r.truncations,
+    smooth: r.smooth,
+    smoothness: r.smoothness,
+    transformerCalls: r.transformerCalls,
+    frameSteps: r.frameSteps,
+    positions: r.positions,
     output: {
       path: job.out,
       format: artifact.format,
@@ -265,7 +287,8 @@ export function describeOutcome(o: RenderOutcome, out: string): string[] {
   lines.push(
     `${out}: ${a.format.toUpperCase()} ${a.width}x${a.height}, ${a.frameCount} frame${a.frameCount === 1 ? '' : 's'}` +
       `${a.delayCs !== undefined ? ` at ${a.fps?.toFixed(2)} fps (${a.delayCs}/100 s a frame)` : ''}, ${(a.bytes.length / 1024).toFixed(1)} KiB;` +
-      ` text ${secs(t.textEncodingMs)}s, denoise ${secs(t.denoisingMs)}s, decode ${secs(t.decodingMs)}s, encode ${secs(a.encodeMs)}s`,
+      ` text ${secs(t.textEncodingMs)}s, denoise ${secs(t.denoisingMs)}s, decode ${secs(t.decodingMs)}s, encode ${secs(a.encodeMs)}s;` +
+      ` smooth ${o.result.report.smooth}: ${describeSmoothness(o.result.report.smoothness)}, ${o.result.report.transformerCalls} transformer calls`,
   );
   for (const r of a.reductions) lines.push(`reduced to fit --max-bytes: ${r}`);
   return lines;
@@ -277,7 +300,7 @@ export async function runRenderCommand(argv: string[]): Promise<number> {
   checkWritable(job.out, 'output');
   if (job.report) checkWritable(job.report, 'report');
   // without a logger the pack reports on stderr only when a provider fell back to another
-  const model = await loadModel(job.modelDir, { providers: job.providers });
+  const model = await loadModel(job.modelDir, { providers: job.providers, ...(job.threads !== undefined ? { threads: job.threads } : {}) });
   try {
     const outcome = await renderToFile(model, job, new ProgressBar());
     for (const line of describeOutcome(outcome, job.out)) console.log(line);

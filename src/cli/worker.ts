@@ -23,6 +23,7 @@ export const WORKER_USAGE = `usage: latentwalk worker [options]
   --concurrency N        jobs rendered at once (LATENTWALK_WORKER_CONCURRENCY, default 1: one per GPU)
   --model DIR            model pack (LATENTWALK_MODEL_DIR, default the bundled pack)
   --provider NAME        cpu, webgpu or cuda (LATENTWALK_PROVIDER)
+  --threads N            onnxruntime threads per model session (LATENTWALK_THREADS, default one per core)
   --name NAME            worker name in logs and job records (default host-pid)
   --renderer noop        render nothing (queue smoke tests and benchmarks); --noop-batch-ms N per batch
 Redis: REDIS_URL (default redis://127.0.0.1:6379). On SIGTERM, running jobs get LATENTWALK_SHUTDOWN_GRACE_MS
@@ -52,6 +53,7 @@ async function runWorker(argv: string[]): Promise<number> {
         concurrency: { type: 'string' },
         model: { type: 'string' },
         provider: { type: 'string' },
+        threads: { type: 'string' },
         name: { type: 'string' },
         renderer: { type: 'string' },
         'noop-batch-ms': { type: 'string' },
@@ -77,6 +79,9 @@ async function runWorker(argv: string[]): Promise<number> {
   if (concurrency !== undefined) worker.concurrency = concurrency;
   if (v.model !== undefined) worker.modelDir = v.model;
   if (v.provider !== undefined) worker.provider = v.provider as (typeof PROVIDERS)[number];
+  const threads = parseNumberOption('threads', v.threads, { integer: true });
+  if (threads !== undefined && (threads < 1 || threads > 256)) throw new CliUsageError(`--threads must be from 1 to 256, got ${threads}`);
+  if (threads !== undefined) worker.threads = threads;
   const config = loadJobsConfig(process.env, { worker });
   const ops = loadOpsConfig(process.env);
   const workerId = v.name ?? defaultWorkerName();
@@ -112,6 +117,7 @@ async function runWorker(argv: string[]): Promise<number> {
       backend = await loadEngineBackend({
         ...(config.worker.modelDir ? { modelDir: config.worker.modelDir } : {}),
         ...(config.worker.provider ? { provider: config.worker.provider } : {}),
+        ...(config.worker.threads ? { threads: config.worker.threads } : {}),
         log,
       });
       log(`model ${backend.name} loaded in ${Date.now() - loadStarted} ms`);

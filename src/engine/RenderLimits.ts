@@ -6,6 +6,7 @@
 import { EngineError } from './errors.ts';
 import type { ModelPack } from './pack/ModelPack.ts';
 import type { RenderSettings, WalkSpec } from './types.ts';
+import { DEFAULT_SMOOTH_MODE, SMOOTH_MODES, type SmoothMode } from './walks/Refinement.ts';
 
 export const ENGINE_LIMITS = {
   frames: { min: 2, max: 512 },
@@ -25,6 +26,7 @@ export interface ResolvedSettings {
   height: number;
   negative: string;
   batchSize: number;
+  smooth: SmoothMode;
 }
 
 function badOption(message: string): never {
@@ -56,7 +58,9 @@ export function resolveSettings(pack: ModelPack, settings: RenderSettings): Reso
     height: settings.height ?? d.height,
     negative: settings.negative ?? '',
     batchSize: settings.batchSize ?? d.batchSize,
+    smooth: settings.smooth ?? DEFAULT_SMOOTH_MODE,
   };
+  if (!SMOOTH_MODES.includes(r.smooth)) badOption(`smooth must be one of ${SMOOTH_MODES.join(', ')}, got ${String(r.smooth)}`);
   if (!Number.isSafeInteger(r.seed) || r.seed < 0) badOption(`seed must be a non-negative integer, got ${r.seed}`);
   checkRange('steps', r.steps, ENGINE_LIMITS.steps);
   checkRange('guidance', r.guidance, ENGINE_LIMITS.guidance, false);

@@ -21,6 +21,8 @@ export { encodeArtifact, composeGrid, type Artifact, type ArtifactOptions, type 
 export { ENGINE_LIMITS, fixedRenderSize } from './RenderLimits.ts';
 export { parseProviderList, PROVIDER_NAMES } from './onnx/providers.ts';
 export type { SamplerPath } from './sampler/Denoiser.ts';
+export { SMOOTH_MODES, DEFAULT_SMOOTH_MODE } from './walks/Refinement.ts';
+export { describeSmoothness, measureSequence, measureGrid, frameChange } from './walks/Smoothness.ts';
 
 /** The pack the CLI, the demo and the worker use when none is named. */
 export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/shapes', import.meta.url));
@@ -32,6 +34,11 @@ export interface LoadModelOptions {
   providers?: readonly ProviderName[];
   /** 'device' (default): latents stay on the provider between steps; 'host': the reference path. */
   sampler?: SamplerPath;
+  /**
+   * onnxruntime intra-op threads per session (default: one per core). On a busy host fewer threads can be
+   * faster: threads that wait for a core slow every operator down.
+   */
+  threads?: number;
   log?: (line: string) => void;
   /** Prompts kept encoded in memory (LRU). */
   promptCacheSize?: number;

@@ -2,20 +2,29 @@
  * One render, start to finish: encode the prompts, plan the walk, then per batch of frames denoise and
  * decode, handing each decoded batch out (for checkpoints) and reporting progress. Frames a previous attempt
  * already finished are taken as they are.
+ *
+ * 'off' renders the guide's evenly spaced frames; 'even' and 'blend' let the walk's refinement plan
+ * (walks/Refinement.ts, walks/GridRefinement.ts) place frames round by round from the frames already decoded.
  */
 import { throwIfAborted } from './errors.ts';
 import type { RgbFrame } from './frames.ts';
 import type { ModelPack } from './pack/ModelPack.ts';
-import { resolveSettings, validateSpec } from './RenderLimits.ts';
+import { resolveSettings, validateSpec, type ResolvedSettings } from './RenderLimits.ts';
 import { denoiseBatch, type LatentShape } from './sampler/Denoiser.ts';
-import { createFlowMatchSchedule } from './sampler/FlowMatchSchedule.ts';
+import { createFlowMatchSchedule, type FlowMatchSchedule } from './sampler/FlowMatchSchedule.ts';
+import { gaussianNoise } from './sampler/GaussianNoise.ts';
 import { decodeLatents } from './sampler/VaeDecode.ts';
 import type { PromptEncoder } from './text/PromptEncoder.ts';
-import type { PromptTruncation, RenderOptions, RenderResult, RenderSettings, WalkSpec } from './types.ts';
-import { planWalk } from './walks/WalkPlan.ts';
+import type { PromptTruncation, RenderOptions, RenderProgress, RenderResult, RenderSettings, WalkSpec } from './types.ts';
+import { GridRefinement } from './walks/GridRefinement.ts';
+import { PathRefinement, type PlannedNode } from './walks/Refinement.ts';
+import { slerp } from './walks/slerp.ts';
+import { measureGrid, measureSequence } from './walks/Smoothness.ts';
+import { evenPositions } from './walks/WalkPath.ts';
+import { planWalk, walkPath, type FrameConditioning, type PromptEmbedding } from './walks/WalkPlan.ts';
 
 export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: WalkSpec, settings: RenderSettings, options: RenderOptions = {}): Promise<RenderResult> {
-  const { signal, onProgress, onBatch, completedFrames } = options;
+  const { signal, onProgress } = options;
   validateSpec(spec);
   const s = resolveSettings(pack, settings);
   throwIfAborted(signal);
@@ -33,56 +42,17 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
   const textEncodingMs = performance.now() - t0;
   throwIfAborted(signal);
 
-  const plan = planWalk({ spec, embeddings: encoded.map((e) => e.embedding), seed: s.seed, noiseLength: latent.channels * latent.height * latent.width });
-  const frames: (RgbFrame | undefined)[] = new Array(frameTotal);
-  let resumed = 0;
-  for (const [index, frame] of completedFrames ?? []) {
-    if (index >= 0 && index < frameTotal && frame.width === s.width && frame.height === s.height) {
-      frames[index] = frame;
-      resumed++;
-    }
-  }
-  const todo = [...frames.keys()].filter((i) => frames[i] === undefined);
-  let done = resumed;
-  let denoisingMs = 0;
-  let decodingMs = 0;
-  let renderedFrames = 0;
-  const eta = () => (renderedFrames > 0 ? ((denoisingMs + decodingMs) / renderedFrames) * (frameTotal - done) / 1000 : undefined);
+  const runner = new BatchRunner({ pack, schedule, latent, settings: s, negative: negative.embedding, frameTotal, options });
+  const embeddings = encoded.map((e) => e.embedding);
+  const noiseLength = latent.channels * latent.height * latent.width;
+  let walk: { frames: RgbFrame[]; positions: number[] };
+  if (s.smooth === 'off') walk = await renderEvenlySpaced(runner, spec, embeddings, s, noiseLength);
+  else if (spec.kind === 'grid') walk = await renderRefinedGrid(runner, spec, embeddings, s, noiseLength);
+  else walk = await renderRefinedPath(runner, spec, embeddings, s, noiseLength);
 
-  for (let start = 0; start < todo.length; start += s.batchSize) {
-    const indices = todo.slice(start, start + s.batchSize);
-    const conditioning = indices.map((i) => plan.frame(i));
-    const t1 = performance.now();
-    const latents = await denoiseBatch({
-      pack,
-      frames: conditioning,
-      negative: negative.embedding,
-      schedule,
-      guidance: s.guidance,
-      latent,
-      signal,
-      onStep: (step, steps) => {
-        const e = eta();
-        onProgress?.({ stage: 'denoise', framesDone: done, framesTotal: frameTotal, step, steps, ...(e !== undefined ? { etaSeconds: e } : {}) });
-      },
-    });
-    const t2 = performance.now();
-    throwIfAborted(signal);
-    onProgress?.({ stage: 'decode', framesDone: done, framesTotal: frameTotal });
-    const decoded = await decodeLatents(pack, latents, indices.length, latent);
-    const t3 = performance.now();
-    denoisingMs += t2 - t1;
-    decodingMs += t3 - t2;
-    renderedFrames += indices.length;
-    indices.forEach((frameIndex, k) => (frames[frameIndex] = decoded[k]!));
-    done += indices.length;
-    await onBatch?.({ indices, frames: decoded });
-    const e = eta();
-    onProgress?.({ stage: 'decode', framesDone: done, framesTotal: frameTotal, ...(e !== undefined ? { etaSeconds: e } : {}) });
-  }
-
+  const smoothness = spec.kind === 'grid' ? measureGrid(walk.frames, spec.gridSize) : measureSequence(walk.frames, spec.kind === 'loop');
   return {
-    frames: frames as RgbFrame[],
+    frames: walk.frames,
     report: {
       kind: spec.kind,
       prompts: [...spec.prompts],
@@ -100,9 +70,234 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
       modelPath: pack.dir,
       sigmas: [...schedule.sigmas],
       timesteps: [...schedule.timesteps],
-      timings: { textEncodingMs, denoisingMs, decodingMs },
+      timings: { textEncodingMs, denoisingMs: runner.denoisingMs, decodingMs: runner.decodingMs },
       truncations,
-      resumedFrames: resumed,
+      resumedFrames: runner.resumed,
+      smooth: s.smooth,
+      smoothness,
+      transformerCalls: runner.transformerCalls,
+      frameSteps: runner.frameSteps,
+      positions: walk.positions,
     },
   };
+}
+
+/** The guide's walk: evenly spaced frames, each from noise; batches of consecutive frames. */
+async function renderEvenlySpaced(runner: BatchRunner, spec: WalkSpec, embeddings: PromptEmbedding[], s: ResolvedSettings, noiseLength: number) {
+  const plan = planWalk({ spec, embeddings, seed: s.seed, noiseLength });
+  const frames: (RgbFrame | undefined)[] = new Array(plan.frameCount);
+  // Frames a checkpoint holds are taken one by one; the rest are batched in order.
+  const todo = [...frames.keys()].filter((i) => !runner.takeCompleted(i, [], (f) => (frames[i] = f)));
+  for (let start = 0; start < todo.length; start += s.batchSize) {
+    const indices = todo.slice(start, start + s.batchSize);
+    const out = await runner.render(indices.map((i) => ({ index: i, conditioning: plan.frame(i), startStep: 0, keepSteps: [] })));
+    indices.forEach((i, k) => (frames[i] = out[k]!.frame));
+  }
+  // The walk's cost whether or not a checkpoint supplied some frames: consecutive batches of batchSize.
+  runner.transformerCalls = Math.ceil(plan.frameCount / s.batchSize) * s.steps;
+  runner.frameSteps = plan.frameCount * s.steps;
+  let positions: number[];
+  if (spec.kind === 'grid') {
+    const even = Array.from({ length: spec.gridSize }, (_, i) => i / (spec.gridSize - 1));
+    positions = [...even, ...even];
+  } else {
+    positions = evenPositions(walkPath(spec, embeddings, s.seed, 2), spec.frames);
+  }
+  return { frames: frames as RgbFrame[], positions };
+}
+
+async function renderRefinedPath(runner: BatchRunner, spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: PromptEmbedding[], s: ResolvedSettings, noiseLength: number) {
+  const path = walkPath(spec, embeddings, s.seed, noiseLength);
+  const plan = new PathRefinement(path, { mode: s.smooth as 'even' | 'blend', frames: spec.frames, steps: s.steps, batchSize: s.batchSize });
+  for (let round = plan.nextRound(); round; round = plan.nextRound()) {
+    const done = await runner.renderNodes(round, (node) => path.at(node.position));
+    done.forEach((frame, k) => plan.complete(round[k]!.index, frame));
+  }
+  const { frames, positions } = plan.result();
+  return { frames, positions };
+}
+
+async function renderRefinedGrid(runner: BatchRunner, spec: Extract<WalkSpec, { kind: 'grid' }>, embeddings: PromptEmbedding[], s: ResolvedSettings, noiseLength: number) {
+  const fixed = spec.varyLatents ? undefined : gaussianNoise(s.seed, noiseLength);
+  const plan = new GridRefinement(embeddings as [PromptEmbedding, PromptEmbedding, PromptEmbedding, PromptEmbedding], {
+    mode: s.smooth as 'even' | 'blend',
+    gridSize: spec.gridSize,
+    steps: s.steps,
+    batchSize: s.batchSize,
+    // Per-node noise streams when the cells vary their latents: a node's cell is only known once the grid is placed.
+    noise: (node) => fixed ?? gaussianNoise(s.seed, noiseLength, node),
+  });
+  for (let round = plan.nextRound(); round; round = plan.nextRound()) {
+    const done = await runner.renderNodes(round, (node) => plan.conditioning(node));
+    done.forEach((frame, k) => plan.complete(round[k]!.index, frame));
+  }
+  const { cells, columns, rows } = plan.result();
+  return { frames: cells, positions: [...columns, ...rows] };
+}
+
+interface BatchItem {
+  index: number;
+  /** `noise` is the state at `startStep`. */
+  conditioning: FrameConditioning;
+  startStep: number;
+  keepSteps: readonly number[];
+}
+
+interface RunnerContext {
+  pack: ModelPack;
+  schedule: FlowMatchSchedule;
+  latent: LatentShape;
+  settings: ResolvedSettings;
+  negative: PromptEmbedding;
+  frameTotal: number;
+  options: RenderOptions;
+}
+
+/**
+ * Denoises and decodes batches, with progress, checkpoint hand-outs, resumption and the cost counters. Keeps
+ * the latents 'blend' nodes keep for later branches, by node and step.
+ */
+class BatchRunner {
+  denoisingMs = 0;
+  decodingMs = 0;
+  transformerCalls = 0;
+  frameSteps = 0;
+  resumed = 0;
+  private done = 0;
+  private renderedFrames = 0;
+  private readonly perFrame: number;
+  private readonly states = new Map<number, Map<number, Float32Array>>();
+
+  constructor(private readonly ctx: RunnerContext) {
+    this.perFrame = ctx.latent.channels * ctx.latent.height * ctx.latent.width;
+  }
+
+  /**
+   * Takes node `index` from the checkpoint when its frame (and, when it keeps latents, its state) is there;
+   * returns whether it did.
+   */
+  takeCompleted(index: number, keepSteps: readonly number[], take: (frame: RgbFrame) => void): boolean {
+    const { completedFrames, completedStates } = this.ctx.options;
+    const frame = completedFrames?.get(index);
+    const s = this.ctx.settings;
+    if (!frame || frame.width !== s.width || frame.height !== s.height) return false;
+    if (keepSteps.length > 0) {
+      const state = completedStates?.get(index);
+      if (!state || state.length !== keepSteps.length * this.perFrame) return false;
+      this.keep(index, keepSteps, state);
+    }
+    take(frame);
+    this.resumed++;
+    this.done++;
+    return true;
+  }
+
+  /**
+   * A round's nodes in batches of one start step each; a batch wholly in the checkpoint is taken from it, any
+   * other is rendered whole (so its frames come from the same batch as before). Frames in the nodes' order.
+   */
+  async renderNodes(nodes: readonly PlannedNode[], conditioningAt: (node: PlannedNode) => FrameConditioning): Promise<RgbFrame[]> {
+    const frames: RgbFrame[] = [];
+    const b = this.ctx.settings.batchSize;
+    for (let start = 0; start < nodes.length; ) {
+      let end = start + 1;
+      while (end < nodes.length && end - start < b && nodes[end]!.startStep === nodes[start]!.startStep) end++;
+      const batch = nodes.slice(start, end);
+      start = end;
+      const taken: RgbFrame[] = [];
+      const before = { resumed: this.resumed, done: this.done };
+      if (batch.every((n) => this.takeCompleted(n.index, n.keepSteps, (f) => taken.push(f)))) {
+        frames.push(...taken);
+        this.count(batch.length, batch[0]!.startStep);
+        this.ctx.options.onProgress?.({ stage: 'decode', framesDone: this.done, framesTotal: this.ctx.frameTotal });
+        continue;
+      }
+      this.resumed = before.resumed;
+      this.done = before.done;
+      const out = await this.render(
+        batch.map((n) => ({
+          index: n.index,
+          conditioning: n.blend ? { ...conditioningAt(n), noise: this.blendStart(n) } : conditioningAt(n),
+          startStep: n.startStep,
+          keepSteps: n.keepSteps,
+        })),
+      );
+      frames.push(...out.map((o) => o.frame));
+    }
+    return frames;
+  }
+
+  /** Denoises and decodes one batch (all items share a start step and keep steps). */
+  async render(items: readonly BatchItem[]): Promise<{ frame: RgbFrame }[]> {
+    const { pack, schedule, latent, settings: s, negative, frameTotal, options } = this.ctx;
+    const { signal, onProgress, onBatch } = options;
+    const startStep = items[0]!.startStep;
+    const keepSteps = items[0]!.keepSteps;
+    const t1 = performance.now();
+    const denoised = await denoiseBatch({
+      pack,
+      frames: items.map((i) => i.conditioning),
+      negative,
+      schedule,
+      guidance: s.guidance,
+      latent,
+      signal,
+      startStep,
+      keepSteps,
+      onStep: (step, steps) => {
+        const e = this.eta();
+        onProgress?.({ stage: 'denoise', framesDone: this.done, framesTotal: frameTotal, step, steps, ...(e !== undefined ? { etaSeconds: e } : {}) });
+      },
+    });
+    const t2 = performance.now();
+    throwIfAborted(signal);
+    onProgress?.({ stage: 'decode', framesDone: this.done, framesTotal: frameTotal });
+    const decoded = await decodeLatents(pack, denoised.latents, items.length, latent);
+    const t3 = performance.now();
+    this.denoisingMs += t2 - t1;
+    this.decodingMs += t3 - t2;
+    this.renderedFrames += items.length;
+    this.count(items.length, startStep);
+    this.done += items.length;
+    let states: Float32Array[] | undefined;
+    if (keepSteps.length > 0) {
+      states = items.map((item, k) => {
+        const state = new Float32Array(keepSteps.length * this.perFrame);
+        keepSteps.forEach((step, j) => state.set(denoised.kept.get(step)!.subarray(k * this.perFrame, (k + 1) * this.perFrame), j * this.perFrame));
+        this.keep(item.index, keepSteps, state);
+        return state;
+      });
+    }
+    await onBatch?.({ indices: items.map((i) => i.index), frames: decoded, ...(states ? { states } : {}) });
+    const e = this.eta();
+    onProgress?.({ stage: 'decode', framesDone: this.done, framesTotal: frameTotal, ...(e !== undefined ? { etaSeconds: e } : {}) } satisfies RenderProgress);
+    return decoded.map((frame) => ({ frame }));
+  }
+
+  /** The start of a blended node: slerp of its parents' latents at its start step (grid cells: of two such slerps). */
+  private blendStart(node: PlannedNode): Float32Array {
+    const at = (index: number) => {
+      const state = this.states.get(index)?.get(node.startStep);
+      if (!state) throw new Error(`node ${node.index} branches from node ${index}, which kept no latent at step ${node.startStep}`);
+      return state;
+    };
+    const mixes = node.blend!.pairs.map((p) => slerp(p.fraction, at(p.from[0]), at(p.from[1])));
+    return mixes.length === 1 ? mixes[0]! : slerp(0.5, mixes[0]!, mixes[1]!);
+  }
+
+  private keep(index: number, steps: readonly number[], state: Float32Array): void {
+    const byStep = new Map<number, Float32Array>();
+    steps.forEach((step, j) => byStep.set(step, state.subarray(j * this.perFrame, (j + 1) * this.perFrame)));
+    this.states.set(index, byStep);
+  }
+
+  private count(frames: number, startStep: number): void {
+    const steps = this.ctx.schedule.timesteps.length - startStep;
+    this.transformerCalls += steps;
+    this.frameSteps += steps * frames;
+  }
+
+  private eta(): number | undefined {
+    return this.renderedFrames > 0 ? (((this.denoisingMs + this.decodingMs) / this.renderedFrames) * (this.ctx.frameTotal - this.done)) / 1000 : undefined;
+  }
 }

@@ -1,4 +1,9 @@
 import type { RgbFrame } from './frames.ts';
+import type { SmoothMode } from './walks/Refinement.ts';
+import type { Smoothness } from './walks/Smoothness.ts';
+
+export type { SmoothMode } from './walks/Refinement.ts';
+export type { Smoothness } from './walks/Smoothness.ts';
 
 /** Execution providers onnxruntime-node can run the engine on. */
 export type ProviderName = 'cpu' | 'webgpu' | 'cuda';
@@ -26,6 +31,12 @@ export interface RenderSettings {
   negative?: string;
   /** Frames per transformer call (each call carries 2x this many rows with guidance). */
   batchSize?: number;
+  /**
+   * How frames are placed and sampled: 'off' is the guide's walk (evenly spaced positions, every frame from
+   * noise); 'even' places the positions so consecutive frames change by about the same amount; 'blend'
+   * (default) also branches in-between frames from their neighbours' partially denoised latents.
+   */
+  smooth?: SmoothMode;
 }
 
 export type RenderStage = 'encode' | 'denoise' | 'decode' | 'output';
@@ -43,9 +54,15 @@ export interface RenderProgress {
 
 /** Frames finished in one batch, handed out so a caller can checkpoint them. */
 export interface FrameBatch {
-  /** Frame indices in walk order, parallel to `frames`. */
+  /**
+   * Parallel to `frames`: frame indices in walk order ('off'), or node indices in creation order ('even',
+   * 'blend', whose frames find their place in the walk as the render goes; a resumed render replays the
+   * placement from the checkpointed frames).
+   */
   indices: number[];
   frames: RgbFrame[];
+  /** 'blend': each node's latents kept for later branches, parallel to `frames`; checkpoint them with the frames. */
+  states?: Float32Array[];
 }
 
 export interface RenderOptions {
@@ -54,6 +71,8 @@ export interface RenderOptions {
   onBatch?: (batch: FrameBatch) => Promise<void> | void;
   /** Frames already rendered by an earlier, interrupted attempt: they are reused, not rendered again. */
   completedFrames?: ReadonlyMap<number, RgbFrame>;
+  /** The `states` that came with those frames ('blend'); a node whose state is missing is rendered again. */
+  completedStates?: ReadonlyMap<number, Float32Array>;
   signal?: AbortSignal;
 }
 
@@ -71,7 +90,26 @@ export interface StageTimings {
   outputEncodingMs?: number;
 }
 
-export interface RenderReport {
+/** How the walk was placed, how smoothly it flows and what it cost. */
+export interface WalkFigures {
+  smooth: SmoothMode;
+  /** Change between consecutive frames (grid: neighbouring cells), measured on the rendered frames. */
+  smoothness: Smoothness;
+  /**
+   * What the walk costs: transformer runs (one per sampler step per batch) and frame-steps (one per frame per
+   * step). Batches taken from a checkpoint count as they did when they were rendered.
+   */
+  transformerCalls: number;
+  frameSteps: number;
+  /**
+   * Where each frame sits on the walk (morph: the slerp fraction 0..1; walk and loop: in the guide's frame
+   * units), in walk order; a grid's are its column positions, then its row positions.
+   */
+  positions: number[];
+}
+
+/** The engine always fills the walk figures in; reports stored by workers before they existed lack them. */
+export interface RenderReport extends Partial<WalkFigures> {
   kind: WalkKind;
   prompts: string[];
   negative: string;
@@ -97,5 +135,5 @@ export interface RenderReport {
 export interface RenderResult {
   /** Frames in walk order (grid: row-major, gridSize x gridSize). */
   frames: RgbFrame[];
-  report: RenderReport;
+  report: RenderReport & WalkFigures;
 }

@@ -55,6 +55,8 @@ export interface WorkerSettings {
   /** Model pack directory; unset means the engine's bundled pack. */
   modelDir: string | undefined;
   provider: 'cpu' | 'webgpu' | 'cuda' | undefined;
+  /** onnxruntime intra-op threads per session; unset: onnxruntime's default (one per core). */
+  threads: number | undefined;
 }
 
 export interface JobsConfig {
@@ -227,6 +229,7 @@ export const JOBS_SETTINGS = {
     WORKER,
     'onnxruntime execution provider; unset: cuda where it starts, else cpu (webgpu only when named).',
   ),
+  LATENTWALK_THREADS: intSetting(1, 256, WORKER, 'onnxruntime threads per model session; unset: one per core. On a busy host fewer can be faster.'),
   LATENTWALK_ARTIFACT_TTL_S: intSetting(10, undefined, WORKER, 'How long finished GIFs/PNGs stay in Redis for the bot to fetch.'),
   LATENTWALK_ARTIFACT_STORE_BYTES: intSetting(1024, undefined, WORKER, 'Ceiling on artifact bytes held in Redis at once.'),
   LATENTWALK_CHECKPOINT_TTL_S: intSetting(60, undefined, WORKER, 'Frame checkpoints of unfinished jobs expire after this long.'),
@@ -273,6 +276,7 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
       shutdownGraceMs: need('LATENTWALK_SHUTDOWN_GRACE_MS'),
       modelDir: value('LATENTWALK_MODEL_DIR'),
       provider: value('LATENTWALK_PROVIDER'),
+      threads: value('LATENTWALK_THREADS') ?? undefined,
     },
     artifactTtlMs: need('LATENTWALK_ARTIFACT_TTL_S') * 1000,
     artifactStoreBytes: need('LATENTWALK_ARTIFACT_STORE_BYTES'),

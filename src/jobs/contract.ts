@@ -21,6 +21,12 @@ export type JobKind = (typeof JOB_KINDS)[number];
 /** How many prompts each kind takes (grid: top-left, top-right, bottom-left, bottom-right). */
 export const PROMPTS_PER_KIND: Record<JobKind, number> = { morph: 2, grid: 4, loop: 1, walk: 1 };
 
+/** The engine's smoothing modes (engine/walks/Refinement.ts), repeated here so the bot never imports the engine. */
+export const SMOOTH_MODES = ['off', 'even', 'blend'] as const;
+export type JobSmoothMode = (typeof SMOOTH_MODES)[number];
+/** What a job gets when its request does not say. */
+export const DEFAULT_JOB_SMOOTH: JobSmoothMode = 'blend';
+
 /** Discord's default upload limit; the bot passes the channel's real one. */
 export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 
@@ -61,6 +67,11 @@ const settingsSchema = z.strictObject({
   format: z.enum(['gif', 'png', 'jpeg']).optional(),
   /** Play the animation forwards then backwards. */
   rubberBand: z.boolean().optional(),
+  /**
+   * How frames are placed and sampled (the engine's RenderSettings.smooth). Filled in at submit ('blend' unless
+   * asked otherwise); a job stored before this field existed has none and renders 'off', as it did then.
+   */
+  smooth: z.enum(SMOOTH_MODES, { error: `must be one of ${SMOOTH_MODES.join(', ')}` }).optional(),
 });
 
 /**
@@ -158,7 +169,7 @@ export function buildJobSpec(request: SubmitRequest, limits: JobLimits, now = Da
     v: JOB_SCHEMA_VERSION,
     kind: request.kind,
     prompts: request.prompts,
-    settings: { seed: randomSeed(), ...stripUndefined(request.settings ?? {}) },
+    settings: { seed: randomSeed(), smooth: DEFAULT_JOB_SMOOTH, ...stripUndefined(request.settings ?? {}) },
     guildId: request.guildId,
     channelId: request.channelId,
     requesterId: request.requesterId,

@@ -3,7 +3,7 @@
  * renderer for the queue bench and the queue-mechanics tests.
  */
 import type { RgbFrame } from '../engine/frames.ts';
-import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from '../engine/types.ts';
+import type { ProviderName, RenderOptions, RenderReport, RenderSettings, WalkSpec } from '../engine/types.ts';
 import type { ArtifactBytes } from '../jobs/artifacts.ts';
 
 export interface EncodeRequest {
@@ -29,7 +29,8 @@ export interface RenderBackend {
   /** The only size the model renders, when its transformer graph fixes it. */
   readonly fixedSize?: { width: number; height: number };
   readonly defaults: BackendDefaults;
-  render(spec: WalkSpec, settings: RenderSettings, options: RenderOptions): Promise<RenderResult>;
+  /** The engine's report carries the walk figures (smoothness, cost); a stand-in renderer may leave them out. */
+  render(spec: WalkSpec, settings: RenderSettings, options: RenderOptions): Promise<{ frames: RgbFrame[]; report: RenderReport }>;
   encode(frames: RgbFrame[], options: EncodeRequest): Promise<ArtifactBytes>;
   composeGrid(cells: RgbFrame[], columns: number, rows: number): RgbFrame;
   dispose(): Promise<void>;
@@ -40,6 +41,8 @@ export interface EngineBackendOptions {
   modelDir?: string;
   /** One provider, or AUTO_PROVIDERS when absent. */
   provider?: ProviderName;
+  /** onnxruntime intra-op threads per session (LATENTWALK_THREADS). */
+  threads?: number;
   log?: (line: string) => void;
 }
 
@@ -55,6 +58,7 @@ export async function loadEngineBackend(options: EngineBackendOptions = {}): Pro
   const engine = await import('../engine/index.ts');
   const model = await engine.loadModel(options.modelDir, {
     providers: options.provider ? [options.provider] : AUTO_PROVIDERS,
+    ...(options.threads ? { threads: options.threads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
   const fixedSize = engine.fixedRenderSize(model.pack);

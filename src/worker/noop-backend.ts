@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RenderAbortedError } from '../engine/errors.ts';
 import type { RgbFrame } from '../engine/frames.ts';
-import type { RenderOptions, RenderReport, RenderResult, RenderSettings, WalkSpec } from '../engine/types.ts';
+import type { RenderOptions, RenderReport, RenderSettings, WalkSpec } from '../engine/types.ts';
 import type { EncodeRequest, RenderBackend } from './backend.ts';
 
 export interface NoopBackendOptions {
@@ -25,7 +25,7 @@ export function createNoopBackend(options: NoopBackendOptions = {}): RenderBacke
   return {
     name: 'noop',
     defaults: { fps: 10, frames: 8, displayScale: 1 },
-    async render(spec: WalkSpec, settings: RenderSettings, renderOptions: RenderOptions): Promise<RenderResult> {
+    async render(spec: WalkSpec, settings: RenderSettings, renderOptions: RenderOptions): Promise<{ frames: RgbFrame[]; report: RenderReport }> {
       const started = Date.now();
       const total = spec.kind === 'grid' ? spec.gridSize * spec.gridSize : spec.frames;
       const perBatch = settings.batchSize ?? options.batchSize ?? 2;

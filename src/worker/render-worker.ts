@@ -261,7 +261,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const jobId = job.id!;
     const { backend } = this.options;
     const request = toEngineRequest(spec, backend.defaults);
-    const completed = await this.checkpoint.load(jobId, backend.name);
+    const { frames: completed, states } = await this.checkpoint.load(jobId, backend.name);
     const attempt = Math.max(starts, job.attemptsMade + 1);
     const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);
     this.emit('started', jobId, { attempt, resumedFrames: completed.size, ...metaOf(spec) });
@@ -272,6 +272,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const result = await backend.render(request.walk, request.settings, {
       signal,
       completedFrames: completed,
+      completedStates: states,
       onProgress: (p) => progress.update(p),
       onBatch: async (batch) => {
         await this.checkpoint.save(jobId, batch, backend.name);

@@ -43,6 +43,8 @@ export function toEngineRequest(spec: JobSpec, defaults: BackendDefaults): Engin
   if (s.height !== undefined) settings.height = s.height;
   if (s.negative !== undefined) settings.negative = s.negative;
   if (s.batchSize !== undefined) settings.batchSize = s.batchSize;
+  // Submit fills `smooth` in; a job stored before it existed renders the guide's way, as it was asked for then.
+  settings.smooth = s.smooth ?? 'off';
 
   const animated = spec.kind !== 'grid';
   const encode: Omit<EncodeRequest, 'signal'> = {

@@ -6,17 +6,20 @@
 import ort from 'onnxruntime-node';
 import { OnnxSession, type DeviceTensor } from '../onnx/OnnxSession.ts';
 import type { ProviderName } from '../types.ts';
-import { prepareGraph, rgbGraph, stepGraph, unscaleGraph, type FloatIo } from './graphs.ts';
+import { hostCopyGraph, prepareGraph, rgbGraph, stepGraph, unscaleGraph, type FloatIo } from './graphs.ts';
 
 export class EngineGraphs {
   private readonly sessions = new Map<string, Promise<OnnxSession>>();
 
-  constructor(readonly provider: ProviderName) {}
+  constructor(
+    readonly provider: ProviderName,
+    private readonly threads?: number,
+  ) {}
 
   private open(key: string, build: () => Uint8Array, outputsOnDevice: boolean): Promise<OnnxSession> {
     let session = this.sessions.get(key);
     if (!session) {
-      session = OnnxSession.open(build(), { provider: this.provider, label: key, outputsOnDevice, logSeverityLevel: 3 });
+      session = OnnxSession.open(build(), { provider: this.provider, label: key, outputsOnDevice, logSeverityLevel: 3, ...(this.threads ? { intraOpThreads: this.threads } : {}) });
       this.sessions.set(key, session);
       session.catch(() => this.sessions.delete(key));
     }
@@ -41,6 +44,20 @@ export class EngineGraphs {
   /** VAE output -> packed RGB bytes, on the host. */
   rgb(io: FloatIo): Promise<OnnxSession> {
     return this.open(`rgb-${io}`, () => rgbGraph(io), false);
+  }
+
+  /**
+   * A copy of a float32 state on the host (latent blending keeps parents' states for later branches). Host
+   * tensors are copied directly; a GPU buffer goes through an identity graph whose output is on the host,
+   * the one way onnxruntime-node brings one back (see OnnxSession).
+   */
+  async toHost(x: DeviceTensor): Promise<Float32Array> {
+    if (x.location === 'cpu') return (x.data as Float32Array).slice();
+    const session = await this.open('host-copy', hostCopyGraph, false);
+    const out = await session.runDevice({ x });
+    const copy = (out['x_host']!.data as Float32Array).slice();
+    for (const tensor of Object.values(out)) tensor.dispose();
+    return copy;
   }
 
   async dispose(): Promise<void> {

@@ -131,6 +131,16 @@ export function rgbGraph(io: FloatIo): Uint8Array {
   });
 }
 
+/** The float32 latent state as it is: opened with host outputs, it brings a device tensor back to JavaScript. */
+export function hostCopyGraph(): Uint8Array {
+  return encodeModel({
+    name: 'latentwalk_host_copy',
+    inputs: [{ name: 'x', type: 'float32', dims: LATENT }],
+    outputs: [{ name: 'x_host', type: 'float32', dims: LATENT }],
+    nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['x_host'] }],
+  });
+}
+
 /** A one-node graph that any execution provider runs: opening a session on it tells whether the provider initialises. */
 export function probeGraph(): Uint8Array {
   return encodeModel({

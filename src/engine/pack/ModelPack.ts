@@ -94,6 +94,8 @@ export interface LoadPackOptions {
   providers?: readonly ProviderName[];
   /** Default 'device'. */
   sampler?: SamplerPath;
+  /** onnxruntime intra-op threads per session; default: onnxruntime's (one per core). */
+  threads?: number;
   log?: (line: string) => void;
 }
 
@@ -168,6 +170,10 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
   const shift = manifest.scheduler?.shift ?? numberFrom(scheduler, ['shift']) ?? 1;
   const trainTimesteps = numberFrom(scheduler, ['num_train_timesteps']) ?? 1000;
 
+  const threads = options.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) {
+    throw new EngineError('BAD_OPTION', `threads must be an integer from 1 to 256, got ${threads}`);
+  }
   const choice = await chooseProvider(options.providers ?? [options.provider ?? 'cpu']);
   const provider = choice.provider;
   // A fallback from a GPU provider is worth a line even when the caller passed no logger.
@@ -181,8 +187,9 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
   }
   // On the device path the transformer's and the decoder's outputs stay on the GPU (webgpu) for the engine graphs.
   const onDevice = (component: string) => sampler === 'device' && (component === 'transformer' || component === 'vae_decoder');
-  const open = (component: string) => OnnxSession.open(requireFile(dir, `${component}/model.onnx`), { provider, label: component, outputsOnDevice: onDevice(component) });
-  const graphs = new EngineGraphs(provider);
+  const open = (component: string) =>
+    OnnxSession.open(requireFile(dir, `${component}/model.onnx`), { provider, label: component, outputsOnDevice: onDevice(component), ...(threads ? { intraOpThreads: threads } : {}) });
+  const graphs = new EngineGraphs(provider, threads);
 
   const opened: OnnxSession[] = [];
   const track = async (component: string) => {

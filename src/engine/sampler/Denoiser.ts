@@ -37,6 +37,13 @@ export interface DenoiseBatchInput {
   latent: LatentShape;
   signal?: AbortSignal | undefined;
   onStep?: ((step: number, steps: number) => void) | undefined;
+  /**
+   * The step the frames start at (default 0). Each frame's `noise` is its state at that step: pure noise at 0,
+   * or (latent blending) the blend of two neighbours' partially denoised latents at a branch step.
+   */
+  startStep?: number | undefined;
+  /** Steps whose state ([frames, C, h, w], before that step's update; `steps` = the final state) is copied out. */
+  keepSteps?: readonly number[] | undefined;
 }
 
 /**
@@ -45,9 +52,25 @@ export interface DenoiseBatchInput {
  */
 export type BatchLatents = { readonly where: 'host'; readonly data: Float32Array } | { readonly where: 'device'; readonly x: DeviceTensor };
 
-export async function denoiseBatch(input: DenoiseBatchInput): Promise<BatchLatents> {
-  if (input.pack.sampler === 'device') return denoiseOnDevice(input);
-  return { where: 'host', data: await denoiseOnHost(input) };
+export interface DenoisedBatch {
+  latents: BatchLatents;
+  /** The states asked for in `keepSteps`, by step, on the host. */
+  kept: Map<number, Float32Array>;
+  /** Transformer calls this batch made (one per step run). */
+  transformerCalls: number;
+}
+
+export async function denoiseBatch(input: DenoiseBatchInput): Promise<DenoisedBatch> {
+  const steps = input.schedule.timesteps.length;
+  const start = input.startStep ?? 0;
+  if (!Number.isInteger(start) || start < 0 || start >= steps) throw new RangeError(`startStep must be from 0 to ${steps - 1}, got ${start}`);
+  for (const k of input.keepSteps ?? []) {
+    if (!Number.isInteger(k) || k < start || k > steps) throw new RangeError(`keep step ${k} is outside ${start}..${steps}`);
+  }
+  if (input.pack.sampler === 'device') return denoiseOnDevice(input, start);
+  const kept = new Map<number, Float32Array>();
+  const data = await denoiseOnHost(input, start, kept);
+  return { latents: { where: 'host', data }, kept, transformerCalls: steps - start };
 }
 
 interface BatchInputs {
@@ -91,8 +114,9 @@ function batchInputs({ pack, frames, negative, guidance, latent }: DenoiseBatchI
 /** Lets lock renewals, progress events and cancellation in this process run between steps. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function denoiseOnHost(input: DenoiseBatchInput): Promise<Float32Array> {
+async function denoiseOnHost(input: DenoiseBatchInput, start: number, kept: Map<number, Float32Array>): Promise<Float32Array> {
   const { pack, schedule, guidance, latent, signal, onStep } = input;
+  const keep = new Set(input.keepSteps ?? []);
   const t = pack.transformer;
   const { b, rows, useCfg, seqRows, pooledLength, x, context, pooled } = batchInputs(input);
   const perFrame = latent.channels * latent.height * latent.width;
@@ -100,7 +124,8 @@ async function denoiseOnHost(input: DenoiseBatchInput): Promise<Float32Array> {
   const timestep = new Float32Array(rows);
   const steps = schedule.timesteps.length;
 
-  for (let step = 0; step < steps; step++) {
+  for (let step = start; step < steps; step++) {
+    if (keep.has(step)) kept.set(step, x.slice());
     throwIfAborted(signal);
     sample.set(x, 0);
     if (useCfg) sample.set(x, b * perFrame);
@@ -128,11 +153,14 @@ async function denoiseOnHost(input: DenoiseBatchInput): Promise<Float32Array> {
     onStep?.(step + 1, steps);
     await yieldToEventLoop();
   }
+  if (keep.has(steps)) kept.set(steps, x.slice());
   return x;
 }
 
-async function denoiseOnDevice(input: DenoiseBatchInput): Promise<BatchLatents> {
+async function denoiseOnDevice(input: DenoiseBatchInput, start: number): Promise<DenoisedBatch> {
   const { pack, schedule, guidance, latent, signal, onStep } = input;
+  const keep = new Set(input.keepSteps ?? []);
+  const kept = new Map<number, Float32Array>();
   const t = pack.transformer;
   const { b, rows, useCfg, seqRows, pooledLength, x: noise, context, pooled } = batchInputs(input);
   const io = t.session.input(t.names.sample)!.type as FloatIo;
@@ -151,7 +179,8 @@ async function denoiseOnDevice(input: DenoiseBatchInput): Promise<BatchLatents> 
   const guidanceTensor = scalar(guidance);
   const steps = schedule.timesteps.length;
   try {
-    for (let i = 0; i < steps; i++) {
+    for (let i = start; i < steps; i++) {
+      if (keep.has(i)) kept.set(i, await pack.graphs.toHost(x));
       throwIfAborted(signal);
       const timestep = hostFloatTensor(timestepType, new Float32Array(rows).fill(schedule.timesteps[i]!), [rows]);
       const out = await t.session.runDevice({ [t.names.sample]: sample, [t.names.context]: ctx, [t.names.pooled]: pool, [t.names.timestep]: timestep });
@@ -172,6 +201,7 @@ async function denoiseOnDevice(input: DenoiseBatchInput): Promise<BatchLatents> 
       await yieldToEventLoop();
     }
     throwIfAborted(signal);
+    if (keep.has(steps)) kept.set(steps, await pack.graphs.toHost(x));
   } catch (error) {
     x.dispose();
     throw error;
@@ -180,5 +210,5 @@ async function denoiseOnDevice(input: DenoiseBatchInput): Promise<BatchLatents> 
     ctx.dispose();
     pool.dispose();
   }
-  return { where: 'device', x };
+  return { latents: { where: 'device', x }, kept, transformerCalls: steps - start };
 }

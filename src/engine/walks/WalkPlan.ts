@@ -1,6 +1,7 @@
 import type { WalkSpec } from '../types.ts';
 import { gaussianNoise } from '../sampler/GaussianNoise.ts';
 import { slerp, slerpCosine, slerpSteps, slerpWeights } from './slerp.ts';
+import { evenPositions, loopPath, promptWalkPath, stopsPath, type WalkPath } from './WalkPath.ts';
 
 /** A prompt as the transformer sees it: context rows [S, J] flattened, and the pooled vector [P]. */
 export interface PromptEmbedding {
@@ -38,34 +39,36 @@ export function planWalk(input: WalkPlanInput): WalkPlan {
   if (embeddings.length !== spec.prompts.length) {
     throw new RangeError(`planWalk: ${spec.prompts.length} prompts but ${embeddings.length} embeddings`);
   }
+  if (spec.kind === 'grid') {
+    const fixed = spec.varyLatents ? undefined : gaussianNoise(seed, noiseLength);
+    const noiseForCell = (cell: number) => fixed ?? gaussianNoise(seed, noiseLength, cell);
+    return planGrid(embeddings as [PromptEmbedding, PromptEmbedding, PromptEmbedding, PromptEmbedding], spec.gridSize, noiseForCell);
+  }
+  return planPath(walkPath(spec, embeddings, seed, noiseLength), spec.frames);
+}
+
+/** The path a morph, walk or loop follows (the frame count sets a walk's and a loop's length). */
+export function walkPath(spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: readonly PromptEmbedding[], seed: number, noiseLength: number): WalkPath {
   switch (spec.kind) {
-    case 'morph':
-      return planMorph(embeddings[0]!, embeddings[1]!, spec.frames, gaussianNoise(seed, noiseLength));
-    case 'grid': {
-      const fixed = spec.varyLatents ? undefined : gaussianNoise(seed, noiseLength);
-      const noiseForCell = (cell: number) => fixed ?? gaussianNoise(seed, noiseLength, cell);
-      return planGrid(embeddings as [PromptEmbedding, PromptEmbedding, PromptEmbedding, PromptEmbedding], spec.gridSize, noiseForCell);
+    case 'morph': {
+      const noise = gaussianNoise(seed, noiseLength);
+      return stopsPath([{ embedding: embeddings[0]!, noise }, { embedding: embeddings[1]!, noise }]);
     }
     case 'walk':
-      return planPromptWalk(embeddings[0]!, spec.frames, spec.stepSize ?? DEFAULT_WALK_STEP_SIZE, gaussianNoise(seed, noiseLength));
+      return promptWalkPath(embeddings[0]!, spec.frames, spec.stepSize ?? DEFAULT_WALK_STEP_SIZE, gaussianNoise(seed, noiseLength));
     case 'loop':
-      return planLoop(embeddings[0]!, spec.frames, gaussianNoise(seed, noiseLength, 0), gaussianNoise(seed, noiseLength, 1));
+      return loopPath(embeddings[0]!, spec.frames, gaussianNoise(seed, noiseLength, 0), gaussianNoise(seed, noiseLength, 1));
   }
 }
 
-/** Slerp of context and pooled (each with its own cosine) from A to B, t = linspace(0, 1, frames); fixed noise. */
-export function planMorph(a: PromptEmbedding, b: PromptEmbedding, frames: number, noise: Float32Array): WalkPlan {
-  const ts = slerpSteps(frames);
-  const cosContext = slerpCosine(a.context, b.context);
-  const cosPooled = slerpCosine(a.pooled, b.pooled);
-  return {
-    frameCount: frames,
-    frame: (i) => ({
-      context: slerp(ts[i]!, a.context, b.context, cosContext),
-      pooled: slerp(ts[i]!, a.pooled, b.pooled, cosPooled),
-      noise,
-    }),
-  };
+/**
+ * The guide's walk along a path: `frames` evenly spaced positions, every frame from the path's noise there.
+ * A morph's frame i is slerp(i / (frames - 1)) with fixed noise, a walk's frame k adds k * stepSize to the
+ * context, a loop's frame k is the noise at angle 2 pi k / frames (no frame repeats at the seam).
+ */
+export function planPath(path: WalkPath, frames: number): WalkPlan {
+  const positions = evenPositions(path, frames);
+  return { frameCount: frames, frame: (i) => path.at(positions[i]!) };
 }
 
 /**
@@ -105,36 +108,6 @@ export function planGrid(
         pooled: mix(row(top.pooled, pooledLength), row(bottom.pooled, pooledLength), wpTop, wpBottom),
         noise: noiseForCell(index),
       };
-    },
-  };
-}
-
-/** Walk around one prompt: frame k adds k * stepSize to every element of the context (the guide's delta); fixed noise. */
-export function planPromptWalk(p: PromptEmbedding, frames: number, stepSize: number, noise: Float32Array): WalkPlan {
-  return {
-    frameCount: frames,
-    frame: (k) => {
-      const context = new Float32Array(p.context.length);
-      const delta = k * stepSize;
-      for (let i = 0; i < context.length; i++) context[i] = p.context[i]! + delta;
-      return { context, pooled: p.pooled, noise };
-    },
-  };
-}
-
-/**
- * Circular noise walk: noise_k = x cos(a_k) + y sin(a_k) with a_k = 2 pi k / frames, k = 0 .. frames - 1.
- * The guide's angles include 2 pi, which repeats frame 0 at the seam; leaving the endpoint out makes the
- * step from the last frame back to the first the same size as every other step.
- */
-export function planLoop(p: PromptEmbedding, frames: number, x: Float32Array, y: Float32Array): WalkPlan {
-  return {
-    frameCount: frames,
-    frame: (k) => {
-      const a = (2 * Math.PI * k) / frames;
-      const c = k === 0 ? 1 : Math.cos(a);
-      const s = k === 0 ? 0 : Math.sin(a);
-      return { context: p.context, pooled: p.pooled, noise: mix(x, y, c, s) };
     },
   };
 }
