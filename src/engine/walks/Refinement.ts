@@ -6,9 +6,9 @@
  *               rendered in full from the path's noise, exactly as the guide renders those positions.
  *   round 1...  new frames where consecutive frames differ most: every gap between neighbours is scored by
  *               the change between its two frames, and a new frame goes to its middle. A round splits the
- *               gap with the largest change and, up to `batchSize` frames, other gaps by their change (`blend`:
- *               only gaps that change at least half as much), so rounds batch where the change is spread and
- *               go one frame at a time where one gap holds it.
+ *               gap with the largest change and, up to `batchSize` frames, every other gap that changes at
+ *               least half as much, so rounds batch where the change is spread and go one frame at a time
+ *               where one gap holds it.
  *
  * `even` renders every new frame in full from its own position's noise (independent trajectories, as the
  * guide's; only the positions change). `blend` is latent blending (lunarring/latentblending): a new frame
@@ -33,16 +33,16 @@ export const DEFAULT_SMOOTH_MODE: SmoothMode = 'blend';
 
 /** The first rung of the blend ladder, as a share of the sampler's steps (latentblending's depth_strength). */
 export const FIRST_BRANCH = 0.5;
-/** Keyframes rendered in full on a closed path (loop), per frame: 32 frames -> 4 keyframes. */
-export const LOOP_KEYFRAMES_PER_FRAME = 1 / 8;
+/** Keyframes rendered in full on a closed path (loop), per frame, at least 3: 32 frames -> 3, 64 -> 5. */
+export const LOOP_KEYFRAMES_PER_FRAME = 1 / 12;
 /**
  * No gap is split below this share of the guide's even spacing while another can take the frame. `even`
  * stops early (a true snap in the sampler would eat every frame); `blend` frames at the last rung vary
  * continuously, so a transition may be resolved much more finely.
  */
 export const MIN_SPAN_SHARE: Readonly<Record<'even' | 'blend', number>> = { even: 1 / 8, blend: 1 / 64 };
-/** `blend` rounds take only gaps that change at least this share of the largest gap. */
-export const BLEND_ROUND_SHARE = 0.5;
+/** A round takes only gaps that change at least this share of the largest gap. */
+export const ROUND_SHARE = 0.5;
 
 export interface RefinementOptions {
   mode: 'even' | 'blend';
@@ -53,7 +53,7 @@ export interface RefinementOptions {
   batchSize: number;
   /** The first rung of the blend ladder (default FIRST_BRANCH). */
   firstBranch?: number;
-  /** Closed paths: keyframes rendered in full before any insertion (default frames / 8, at least 3). */
+  /** Closed paths: keyframes rendered in full before any insertion (default frames / 12, at least 3). */
   keyframes?: number;
 }
 
@@ -140,7 +140,7 @@ export function allocateInsertions(gaps: readonly GapScore[], count: number, opt
 
 /** A mode's allocation rules (see the module comment); `evenSpacing` is the guide's spacing of the frames. */
 export function allocationRules(mode: 'even' | 'blend', evenSpacing: number): AllocationOptions {
-  return { minSpan: evenSpacing * MIN_SPAN_SHARE[mode], perGap: 1, within: mode === 'blend' ? BLEND_ROUND_SHARE : 0 };
+  return { minSpan: evenSpacing * MIN_SPAN_SHARE[mode], perGap: 1, within: ROUND_SHARE };
 }
 
 /**
