@@ -50,6 +50,13 @@ describe('latentwalk render (CLI)', () => {
     assert.equal(report.sigmas.length, report.steps + 1);
     assert.equal(report.output.bytes, gif.length);
     for (const stage of ['textEncodingMs', 'denoisingMs', 'decodingMs', 'outputEncodingMs']) assert.equal(typeof report.timings[stage], 'number');
+    // the default smoothing, measured, in the report and the summary line
+    assert.equal(report.smooth, 'blend');
+    assert.equal(report.smoothness.steps.length, 4);
+    assert.ok(report.smoothness.largestShare > 0 && report.smoothness.largestShare <= 1);
+    assert.ok(report.transformerCalls > 0 && report.frameSteps >= report.transformerCalls);
+    assert.equal(report.positions.length, 5);
+    assert.match(r.stdout, /smooth blend: largest step [\d.]+ \(\d+% of all change\), [\d.]+x the median [\d.]+, \d+ transformer calls/);
     // frames are ping-pong 0 1 2 3 4 3 2 1: page 3 (frame 3) equals page 5 (frame 3 on the way back)
     const pages = await sharp(gif, { animated: true }).raw().toBuffer({ resolveWithObject: true });
     const pageBytes = pages.data.length / 8;
@@ -59,6 +66,15 @@ describe('latentwalk render (CLI)', () => {
     assert.ok(mad(page(3), page(5)) < 0.5 && mad(page(1), page(7)) < 0.5, 'frames 3 and 1 come back on the way down');
     assert.ok(mad(page(3), page(4)) > 10 * mad(page(3), page(5)), 'neighbouring frames differ');
     assert.ok(mad(page(0), page(4)) > 1);
+  });
+
+  it('--smooth off renders the guide\'s evenly spaced frames; --threads sets onnxruntime\'s threads', () => {
+    const r = cli('render', 'morph', 'a dog', 'a cat', '--frames', '5', '--smooth', 'off', '--threads', '1', '--out', 'o.gif', '--report', 'o.json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(readFileSync(join(work, 'o.json'), 'utf8'));
+    assert.equal(report.smooth, 'off');
+    assert.deepEqual(report.positions, [0, 0.25, 0.5, 0.75, 1]);
+    assert.equal(report.transformerCalls, Math.ceil(5 / report.batchSize) * report.steps);
   });
 
   it('the same command twice gives byte-identical output', () => {
@@ -100,6 +116,10 @@ describe('latentwalk render (CLI)', () => {
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '128', '--out', 'x.gif'), /this model renders 64x64 only \(its transformer takes a fixed 8x8 latent\), got 128x64/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '1000', '--out', 'x.gif'), /frames must be an integer from 2 to 512/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', 'many', '--out', 'x.gif'), /--frames must be an integer/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '0', '--out', 'x.gif'), /frames must be an integer from 2 to 512, got 0/);
+    assertOneLineError(cli('render', 'grid', 'a', 'b', 'c', 'd', '--grid-size', '0', '--out', 'x.png'), /grid size must be an integer from 2 to 10, got 0/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--smooth', 'wobbly', '--out', 'x.gif'), /--smooth must be off, even or blend, got 'wobbly'/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--threads', '0', '--out', 'x.gif'), /--threads must be from 1 to 256, got 0/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--provider', 'tpu', '--out', 'x.gif'), /--provider must be one of cpu, webgpu, cuda/);
     assertOneLineError(cli('render', 'morph', 'a', '--out', 'x.gif'), /morph takes 2 prompts/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', 'x.png'), /written as \.gif/);

@@ -138,6 +138,19 @@ describe('jobs list, cancel, retry', () => {
     assert.equal((await producer.get('j7'))?.spec?.prompts[0]?.text, 'a0');
   });
 
+  test('submit --smooth stores the mode on the job; without it the job gets blend', async () => {
+    const config = testJobsConfig(server);
+    const producer = await JobProducer.connect(config);
+    cleanups.push(() => producer.close());
+    const env = { REDIS_URL: config.redisUrl, LATENTWALK_REDIS_PREFIX: config.prefix };
+    const even = await runMain(['jobs', 'submit', 'walk', 'a dog', '--guild', 'g', '--smooth', 'even', '--json'], env);
+    assert.equal(even.code, 0, even.stderr);
+    const plain = await runMain(['jobs', 'submit', 'walk', 'a dog', '--guild', 'g', '--json'], env);
+    const smoothOf = async (out: string) => (await producer.get((JSON.parse(out) as { jobId: string }).jobId))?.spec?.settings.smooth;
+    assert.equal(await smoothOf(even.stdout), 'even');
+    assert.equal(await smoothOf(plain.stdout), 'blend');
+  });
+
   test('bad input gets one readable line and a non-zero exit', async () => {
     const config = testJobsConfig(server);
     const cases: [string[], number, RegExp][] = [
@@ -145,6 +158,7 @@ describe('jobs list, cancel, retry', () => {
       [['jobs', 'submit', 'walk', 'a dog'], 2, /submit needs --guild ID/],
       [['jobs', 'submit', 'walk', 'a dog', '--guild', 'g', '--frames', '999'], 2, /refused \(INVALID\): 999 frames is more than this bot renders; ask for 60 or fewer/],
       [['jobs', 'submit', 'walk', 'a dog', '--guild', 'g', '--frames', 'many'], 2, /--frames must be an integer, got 'many'/],
+      [['jobs', 'submit', 'walk', 'a dog', '--guild', 'g', '--smooth', 'wobbly'], 2, /--smooth must be off, even or blend, got 'wobbly'/],
       [['jobs', 'cancel', 'nope'], 1, /no job nope/],
       [['jobs', 'frobnicate'], 2, /unknown jobs command 'frobnicate'/],
     ];

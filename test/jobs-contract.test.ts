@@ -79,11 +79,20 @@ describe('job contract', () => {
     assert.match(refusal(() => buildJobSpec(request({ jobId: '12345' }), limits)).message, /not all digits/);
   });
 
+  test('smooth: blend unless the request says, a bad mode named, and a job stored before it existed renders off', () => {
+    assert.equal(buildJobSpec(request({}), limits).settings.smooth, 'blend');
+    assert.equal(buildJobSpec(request({ settings: { smooth: 'even' } }), limits).settings.smooth, 'even');
+    assert.match(refusal(() => buildJobSpec(request({ settings: { smooth: 'wobbly' } as never }), limits)).message, /settings\.smooth: must be one of off, even, blend/);
+    const legacy = buildJobSpec(request({ settings: { seed: 1 } }), limits);
+    delete (legacy.settings as { smooth?: string }).smooth;
+    assert.equal(toEngineRequest(parseJobSpec(legacy), { fps: 10, frames: 8, displayScale: 1 }).settings.smooth, 'off');
+  });
+
   test('the worker maps a job onto the engine request with pack defaults', () => {
     const defaults = { fps: 10, frames: 8, displayScale: 2 };
     const morph = toEngineRequest(buildJobSpec(request({ settings: { seed: 7, steps: 3 } }), limits), defaults);
     assert.deepEqual(morph.walk, { kind: 'morph', prompts: ['a red fox', 'a blue whale'], frames: 8 });
-    assert.deepEqual(morph.settings, { seed: 7, steps: 3 });
+    assert.deepEqual(morph.settings, { seed: 7, steps: 3, smooth: 'blend' }, 'submit fills in the default smoothing');
     assert.equal(morph.encode.format, 'gif');
     assert.equal(morph.encode.rubberBand, true);
     assert.equal(morph.encode.displayScale, 2);
@@ -110,7 +119,10 @@ describe('jobs config', () => {
       LATENTWALK_MAX_QUEUED_PER_GUILD: '7',
       LATENTWALK_LOCK_MS: '5000',
       LATENTWALK_ARTIFACT_TTL_S: '60',
+      LATENTWALK_THREADS: '1',
     });
+    assert.equal(config.worker.threads, 1, 'onnxruntime threads for the worker');
+    assert.throws(() => loadJobsConfig({ LATENTWALK_THREADS: '0' }), /LATENTWALK_THREADS/);
     assert.equal(config.redisUrl, 'redis://example:7000');
     assert.equal(config.caps.perGuild, 7);
     assert.equal(config.worker.lockMs, 5000);

@@ -64,6 +64,7 @@ describe('config/defaults.json', () => {
         shutdownGraceMs: 30_000,
         modelDir: undefined,
         provider: undefined,
+        threads: undefined,
       },
       artifactTtlMs: 6 * 3600_000,
       artifactStoreBytes: 1024 * MiB,
