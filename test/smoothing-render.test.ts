@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { encodeArtifact, loadModel, render, type FrameBatch, type LoadedModel, type RgbFrame, type SmoothMode, type WalkSpec } from '../src/engine/index.ts';
 
 /** The three snapping pairs, then five more that differ in shape, colour and background. */
-export const SMOOTHING_MORPHS: readonly (readonly [string, string])[] = [
+const SMOOTHING_MORPHS: readonly (readonly [string, string])[] = [
   ['a red circle', 'a blue square'],
   ['a big yellow star', 'a small green triangle, top left'],
   ['a purple ring on a black background', 'an orange square on a gray background'],

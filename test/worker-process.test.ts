@@ -126,6 +126,27 @@ describe('worker crash (SIGKILL) with the real engine', () => {
   });
 });
 
+describe('frame checkpoints', () => {
+  test('keep a blended batch\'s latents with its frames; frames of another model are never handed back', async () => {
+    const config = testJobsConfig(server);
+    const { checkpoint } = await setup(config);
+    const frame = (v: number) => ({ width: 2, height: 1, data: Uint8Array.of(v, v, v, v, v, v) });
+    const state = (v: number) => Float32Array.of(v, -v, v / 3, 1e-30, -0);
+    await checkpoint.save('cp1', { indices: [4, 7], frames: [frame(1), frame(2)], states: [state(0.5), state(2)] }, 'shapes on cpu');
+    await checkpoint.save('cp1', { indices: [9], frames: [frame(3)] }, 'shapes on cpu');
+    assert.equal(await checkpoint.count('cp1'), 3, 'frames only');
+    const work = await checkpoint.load('cp1', 'shapes on cpu');
+    assert.deepEqual([...work.frames.keys()].sort(), [4, 7, 9]);
+    assert.deepEqual(work.frames.get(7)!.data, frame(2).data);
+    assert.deepEqual([...work.states.keys()].sort(), [4, 7]);
+    assert.deepEqual(work.states.get(4), state(0.5), 'the float32 bytes come back exactly');
+    assert.deepEqual(work.states.get(7), state(2));
+    const other = await checkpoint.load('cp1', 'another model');
+    assert.equal(other.frames.size + other.states.size, 0);
+    await checkpoint.clear('cp1');
+  });
+});
+
 describe('worker shutdown (SIGTERM)', () => {
   test('a job still running at the deadline is handed back, resumed elsewhere, never lost; the worker exits 0', async () => {
     const config = testJobsConfig(server);

@@ -42,6 +42,10 @@ export class LruCache<K, V> {
   get size(): number {
     return this.map.size;
   }
+
+  clear(): void {
+    this.map.clear();
+  }
 }
 
 export class PromptEncoder {
@@ -54,6 +58,11 @@ export class PromptEncoder {
     capacity = 64,
   ) {
     this.cache = new LruCache(capacity);
+  }
+
+  /** Forgets every encoded prompt (the bench times text encoding as a new prompt costs it). */
+  clear(): void {
+    this.cache.clear();
   }
 
   encode(prompt: string): Promise<EncodedPrompt> {

@@ -13,7 +13,7 @@
  *                edge cells, slerped at its row), at the deepest branch step.
  */
 import type { RgbFrame } from '../frames.ts';
-import { BlendLadder, allocateInsertions, allocationRules, byStartStep, scoreGaps, type BlendSource, type GapScore, type PlannedNode, type RefinementPlan } from './Refinement.ts';
+import { BlendLadder, CallBudget, allocateInsertions, allocationRules, byStartStep, scoreGaps, type BlendSource, type GapScore, type PlannedNode, type RefinementPlan } from './Refinement.ts';
 import { frameChange } from './Smoothness.ts';
 import { slerp, slerpCosine } from './slerp.ts';
 import type { FrameConditioning, PromptEmbedding } from './WalkPlan.ts';
@@ -46,6 +46,7 @@ export class GridRefinement implements RefinementPlan {
   /** Per axis: positions and, per edge on that axis, the node at each position (same order). */
   private readonly axes: Record<Axis, { positions: number[]; nodes: Record<string, number[]> }>;
   private readonly ladder: BlendLadder | undefined;
+  private readonly budget: CallBudget;
   private innerDone = false;
   private round = 0;
 
@@ -54,6 +55,7 @@ export class GridRefinement implements RefinementPlan {
     private readonly options: GridRefinementOptions,
   ) {
     this.ladder = options.mode === 'blend' ? new BlendLadder(options.steps, options.firstBranch) : undefined;
+    this.budget = new CallBudget(options.gridSize ** 2, options.batchSize, options.steps, this.ladder?.steps.at(-1) ?? 0);
     this.axes = {
       columns: { positions: [0, 1], nodes: { top: [0, 1], bottom: [2, 3] } },
       rows: { positions: [0, 1], nodes: { left: [0, 2], right: [1, 3] } },
@@ -91,6 +93,7 @@ export class GridRefinement implements RefinementPlan {
       add(0, 1, 1, 0, true);
       add(1, 0, 0, 0, true);
       add(1, 1, 1, 0, true);
+      this.budget.spend([0, 0, 0, 0]);
       if (g === 2) this.innerDone = true;
       return made;
     }
@@ -116,7 +119,22 @@ export class GridRefinement implements RefinementPlan {
     }
     // Two cells per new column or row: half a batch of positions.
     const wanted = Math.max(1, Math.floor(this.options.batchSize / 2));
-    const given = allocateInsertions(gaps, wanted, { ...allocationRules(this.options.mode, 1 / (g - 1)), room });
+    const rules = { ...allocationRules(this.options.mode, 1 / (g - 1)), room };
+    const cheapest = this.ladder?.steps.at(-1) ?? 0;
+    const edgeStart = (gap: (typeof gaps)[number], edge: Edge) => {
+      const { nodes } = this.axes[gap.axis];
+      return this.ladder ? this.ladder.stepFor(nodes[edge]![gap.at]!, nodes[edge]![gap.at + 1]!) : 0;
+    };
+    // As a path's rounds (Refinement.ts): fuller, then cheaper, until what is left still fits the guide's cost.
+    const candidates = [rules, { ...rules, within: 0 }].flatMap((r) => {
+      const given = allocateInsertions(gaps, wanted, r);
+      return [{ given, startOf: edgeStart }, { given, startOf: () => cheapest }];
+    });
+    const left = g * g - this.nodes.length;
+    const startsOf = (c: (typeof candidates)[number]) => c.given.flatMap((m, k) => AXIS_EDGES[gaps[k]!.axis].flatMap((edge) => Array.from({ length: m }, () => c.startOf(gaps[k]!, edge))));
+    const chosen = candidates.find((c) => this.budget.fits(startsOf(c), left - startsOf(c).length)) ?? candidates.at(-1)!;
+    this.budget.spend(startsOf(chosen));
+    const given = chosen.given;
     const inserts: { axis: Axis; position: number; nodes: Record<string, number> }[] = [];
     gaps.forEach((gap, k) => {
       if (given[k] === 0) return;
@@ -128,7 +146,7 @@ export class GridRefinement implements RefinementPlan {
           const fraction = j / (given[k]! + 1);
           const position = positions[gap.at]! + fraction * gap.span;
           const [s, t] = edgeCell(edge, position);
-          const index = this.ladder ? add(s, t, position, this.ladder.stepFor(a, b), true, { pairs: [{ from: [a, b], fraction }] }) : add(s, t, position, 0, true);
+          const index = this.ladder ? add(s, t, position, chosen.startOf(gap, edge), true, { pairs: [{ from: [a, b], fraction }] }) : add(s, t, position, 0, true);
           inserted.push(index);
           let entry = inserts.find((x) => x.axis === gap.axis && x.position === position);
           if (!entry) inserts.push((entry = { axis: gap.axis, position, nodes: {} }));
@@ -146,7 +164,10 @@ export class GridRefinement implements RefinementPlan {
     const g = this.options.gridSize;
     const cols = this.axes.columns;
     const rows = this.axes.rows;
-    const start = this.ladder?.deepest() ?? 0;
+    const inner = (g - 2) ** 2;
+    const deepest = this.ladder?.deepest() ?? 0;
+    const start = this.budget.fits(Array.from({ length: inner }, () => deepest), 0) ? deepest : (this.ladder?.steps.at(-1) ?? 0);
+    this.budget.spend(Array.from({ length: inner }, () => start));
     for (let i = 1; i < g - 1; i++) {
       for (let j = 1; j < g - 1; j++) {
         const s = rows.positions[i]!;

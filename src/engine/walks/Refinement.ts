@@ -226,6 +226,45 @@ export class BlendLadder {
   }
 }
 
+/**
+ * Keeps a smoothed walk within the guide's cost: the transformer calls of the `off` walk of the same frame
+ * count (consecutive batches of `batchSize`, each running every step). A round that would leave too little
+ * for the frames still to come is re-planned fuller (every gap may take frames, several per gap) and, if that
+ * is not enough, starts at the last rung: a frame there costs one call.
+ */
+export class CallBudget {
+  readonly total: number;
+  private spent = 0;
+
+  constructor(
+    frames: number,
+    private readonly batchSize: number,
+    private readonly steps: number,
+    /** The latest step a new frame may start at (the ladder's last rung; 0 when nothing branches). */
+    private readonly cheapestStart: number,
+  ) {
+    this.total = Math.ceil(frames / batchSize) * steps;
+  }
+
+  /** What a round costs: per start step, one run of steps - start calls for every batchSize frames. */
+  cost(startSteps: readonly number[]): number {
+    const counts = new Map<number, number>();
+    for (const k of startSteps) counts.set(k, (counts.get(k) ?? 0) + 1);
+    let calls = 0;
+    for (const [k, n] of counts) calls += Math.ceil(n / this.batchSize) * (this.steps - k);
+    return calls;
+  }
+
+  /** Whether a round leaves enough for `after` more frames, taken in full batches at the cheapest start. */
+  fits(startSteps: readonly number[], after: number): boolean {
+    return this.spent + this.cost(startSteps) + Math.ceil(after / this.batchSize) * (this.steps - this.cheapestStart) <= this.total;
+  }
+
+  spend(startSteps: readonly number[]): void {
+    this.spent += this.cost(startSteps);
+  }
+}
+
 interface NodeState {
   node: PlannedNode;
   frame?: RgbFrame;
@@ -236,9 +275,18 @@ export function byStartStep(nodes: PlannedNode[]): PlannedNode[] {
   return nodes.sort((p, q) => p.startStep - q.startStep || p.index - q.index);
 }
 
+/** `count` more positions spread over the largest spans between `taken` ones (the coarse pass). */
+export function coarsePositions(path: WalkPath, taken: number[], count: number): number[] {
+  const points = [...taken].sort((a, b) => a - b);
+  const spans = points.map((p, i) => (i + 1 < points.length ? points[i + 1]! - p : path.closed ? path.length - p + points[0]! : 0));
+  const given = allocateInsertions(spans.map((span) => ({ change: span, span })), count, { minSpan: 0 });
+  return given.flatMap((m, g) => Array.from({ length: m }, (_, j) => (points[g]! + ((j + 1) / (m + 1)) * spans[g]!) % path.length));
+}
+
 export class PathRefinement implements RefinementPlan {
   readonly frameCount: number;
   private readonly ladder: BlendLadder | undefined;
+  private readonly budget: CallBudget;
   private readonly nodes: NodeState[] = [];
   private readonly rootPositions: number[];
   private round = 0;
@@ -257,11 +305,16 @@ export class PathRefinement implements RefinementPlan {
       const k = Math.min(frames, options.keyframes ?? Math.max(3, Math.round(frames * LOOP_KEYFRAMES_PER_FRAME)));
       for (let j = 0; j < k; j++) roots.add((j * path.length) / k);
     }
-    this.rootPositions = [...roots].sort((a, b) => a - b);
-    if (this.rootPositions.length > frames) {
-      throw new RangeError(`a walk through ${this.rootPositions.length} stops needs at least that many frames, got ${frames}`);
+    if (roots.size > frames) throw new RangeError(`a walk through ${roots.size} stops needs at least that many frames, got ${frames}`);
+    // `even` renders every frame in full: the roots' last batch is filled with evenly spaced frames (the
+    // coarse pass), so that its batches are as full as the guide's.
+    if (options.mode === 'even') {
+      const fill = Math.min(frames, Math.ceil(roots.size / options.batchSize) * options.batchSize);
+      for (const p of coarsePositions(path, [...roots], fill - roots.size)) roots.add(p);
     }
+    this.rootPositions = [...roots].sort((a, b) => a - b);
     this.ladder = options.mode === 'blend' ? new BlendLadder(steps, options.firstBranch) : undefined;
+    this.budget = new CallBudget(frames, options.batchSize, steps, this.ladder?.steps.at(-1) ?? 0);
   }
 
   nextRound(): PlannedNode[] | undefined {
@@ -279,6 +332,7 @@ export class PathRefinement implements RefinementPlan {
     };
     if (round === 0) {
       for (const p of this.rootPositions) add(p, 0);
+      this.budget.spend(made.map((n) => n.startStep));
       return made;
     }
     this.ladder?.settle((i) => this.nodes[i]!.frame!);
@@ -288,18 +342,30 @@ export class PathRefinement implements RefinementPlan {
       order.map((n) => ({ position: n.node.position, frame: n.frame! })),
       closed ? length : undefined,
     );
-    const spacing = length / (closed ? this.frameCount : this.frameCount - 1);
-    const given = allocateInsertions(gaps, Math.min(this.options.batchSize, this.frameCount - this.nodes.length), allocationRules(this.options.mode, spacing));
-    given.forEach((m, g) => {
+    const ends = (g: number) => [order[g]!.node, order[(g + 1) % order.length]!.node] as const;
+    const count = Math.min(this.options.batchSize, this.frameCount - this.nodes.length);
+    const rules = allocationRules(this.options.mode, length / (closed ? this.frameCount : this.frameCount - 1));
+    const cheapest = this.ladder?.steps.at(-1) ?? 0;
+    // The round as the rules want it, then fuller, then cheaper, until the frames after it still fit the budget.
+    const candidates = [rules, { ...rules, within: 0 }, { ...rules, within: 0, perGap: Infinity }].flatMap((r) => {
+      const given = allocateInsertions(gaps, count, r);
+      const startOf = (g: number) => (this.ladder ? this.ladder.stepFor(ends(g)[0].index, ends(g)[1].index) : 0);
+      return [{ given, startOf }, { given, startOf: () => cheapest }];
+    });
+    const startsOf = (c: (typeof candidates)[number]) => c.given.flatMap((m, g) => Array.from({ length: m }, () => c.startOf(g)));
+    const sum = (given: number[]) => given.reduce((t, m) => t + m, 0);
+    const chosen = candidates.find((c) => this.budget.fits(startsOf(c), this.frameCount - this.nodes.length - sum(c.given))) ?? candidates.at(-1)!;
+    this.budget.spend(startsOf(chosen));
+    chosen.given.forEach((m, g) => {
       if (m === 0) return;
-      const a = order[g]!.node;
-      const b = order[(g + 1) % order.length]!.node;
+      const [a, b] = ends(g);
+      const startStep = chosen.startOf(g);
       const inserted: number[] = [];
       for (let j = 1; j <= m; j++) {
         const fraction = j / (m + 1);
         let position = a.position + fraction * gaps[g]!.span;
         if (closed && position >= length) position -= length;
-        inserted.push(this.ladder ? add(position, this.ladder.stepFor(a.index, b.index), { pairs: [{ from: [a.index, b.index], fraction }] }) : add(position, 0));
+        inserted.push(this.ladder ? add(position, startStep, { pairs: [{ from: [a.index, b.index], fraction }] }) : add(position, 0));
       }
       this.ladder?.split(a.index, inserted, b.index, gaps[g]!.change);
     });
