@@ -122,9 +122,11 @@ describe('engine graphs (written by the engine, run by onnxruntime)', () => {
   });
 });
 
-const specs: { name: string; spec: WalkSpec; settings: { seed: number; batchSize: number; guidance?: number } }[] = [
-  { name: 'morph with guidance, batch 4', spec: { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 6 }, settings: { seed: 3, batchSize: 4 } },
-  { name: 'loop without guidance, batch 3', spec: { kind: 'loop', prompts: ['a red circle'], frames: 4 }, settings: { seed: 5, batchSize: 3, guidance: 1 } },
+const specs: { name: string; spec: WalkSpec; settings: { seed: number; batchSize: number; guidance?: number; smooth?: 'off' | 'blend' } }[] = [
+  { name: 'morph with guidance, batch 4', spec: { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 6 }, settings: { seed: 3, batchSize: 4, smooth: 'off' } },
+  { name: 'loop without guidance, batch 3', spec: { kind: 'loop', prompts: ['a red circle'], frames: 4 }, settings: { seed: 5, batchSize: 3, guidance: 1, smooth: 'off' } },
+  // blend keeps latents for later branches: on the device path they come back through the engine's copy graph
+  { name: 'blended morph, batch 2', spec: { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 7 }, settings: { seed: 3, batchSize: 2, smooth: 'blend' } },
 ];
 
 for (const [label, dir] of [['tiny (fp32)', TINY_PACK], ['tiny-fp16 (fp16 I/O)', TINY_FP16_PACK]] as const) {
@@ -171,9 +173,11 @@ describe('device path on webgpu', async () => {
       const [ref, gpu] = await Promise.all([loadModel(dir, { sampler: 'host' }), loadModel(dir, { provider: 'webgpu' })]);
       try {
         assert.equal(gpu.provider, 'webgpu');
-        const spec = specs[0]!;
-        const d = maxDiff((await render(ref, spec.spec, spec.settings)).frames, (await render(gpu, spec.spec, spec.settings)).frames);
-        assert.ok(d <= 1, `${dir}: max difference ${d}`);
+        // the guide's morph, and a blended one (its kept latents come back from GPU buffers through the copy graph)
+        for (const spec of [specs[0]!, specs[2]!]) {
+          const d = maxDiff((await render(ref, spec.spec, spec.settings)).frames, (await render(gpu, spec.spec, spec.settings)).frames);
+          assert.ok(d <= 1, `${dir}, ${spec.name}: max difference ${d}`);
+        }
       } finally {
         await Promise.all([ref.dispose(), gpu.dispose()]);
       }
