@@ -17,11 +17,11 @@ import { decodeLatents } from './sampler/VaeDecode.ts';
 import type { PromptEncoder } from './text/PromptEncoder.ts';
 import type { PromptTruncation, RenderOptions, RenderProgress, RenderResult, RenderSettings, WalkSpec } from './types.ts';
 import { GridRefinement } from './walks/GridRefinement.ts';
-import { PathRefinement, type PlannedNode } from './walks/Refinement.ts';
+import { PathRefinement, type PlannedNode, type RefinementPlan } from './walks/Refinement.ts';
 import { slerp } from './walks/slerp.ts';
 import { measureGrid, measureSequence } from './walks/Smoothness.ts';
 import { evenPositions } from './walks/WalkPath.ts';
-import { planWalk, walkPath, type FrameConditioning, type PromptEmbedding } from './walks/WalkPlan.ts';
+import { planWalk, walkExtent, walkPath, type FrameConditioning, type PromptEmbedding } from './walks/WalkPlan.ts';
 
 export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: WalkSpec, settings: RenderSettings, options: RenderOptions = {}): Promise<RenderResult> {
   const { signal, onProgress } = options;
@@ -101,18 +101,14 @@ async function renderEvenlySpaced(runner: BatchRunner, spec: WalkSpec, embedding
     const even = Array.from({ length: spec.gridSize }, (_, i) => i / (spec.gridSize - 1));
     positions = [...even, ...even];
   } else {
-    positions = evenPositions(walkPath(spec, embeddings, s.seed, 2), spec.frames);
+    positions = evenPositions(walkExtent(spec), spec.frames);
   }
   return { frames: frames as RgbFrame[], positions };
 }
 
 async function renderRefinedPath(runner: BatchRunner, spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: PromptEmbedding[], s: ResolvedSettings, noiseLength: number) {
-  const path = walkPath(spec, embeddings, s.seed, noiseLength);
-  const plan = new PathRefinement(path, { mode: s.smooth as 'even' | 'blend', frames: spec.frames, steps: s.steps, batchSize: s.batchSize });
-  for (let round = plan.nextRound(); round; round = plan.nextRound()) {
-    const done = await runner.renderNodes(round, (node) => path.at(node.position));
-    done.forEach((frame, k) => plan.complete(round[k]!.index, frame));
-  }
+  const plan = new PathRefinement(walkPath(spec, embeddings, s.seed, noiseLength), { mode: s.smooth as 'even' | 'blend', frames: spec.frames, steps: s.steps, batchSize: s.batchSize });
+  await renderPlan(runner, plan);
   const { frames, positions } = plan.result();
   return { frames, positions };
 }
@@ -127,12 +123,17 @@ async function renderRefinedGrid(runner: BatchRunner, spec: Extract<WalkSpec, { 
     // Per-node noise streams when the cells vary their latents: a node's cell is only known once the grid is placed.
     noise: (node) => fixed ?? gaussianNoise(s.seed, noiseLength, node),
   });
+  await renderPlan(runner, plan);
+  const { cells, columns, rows } = plan.result();
+  return { frames: cells, positions: [...columns, ...rows] };
+}
+
+/** Round by round: the plan places nodes from the frames it has, the runner renders (or resumes) them. */
+async function renderPlan(runner: BatchRunner, plan: RefinementPlan): Promise<void> {
   for (let round = plan.nextRound(); round; round = plan.nextRound()) {
     const done = await runner.renderNodes(round, (node) => plan.conditioning(node));
     done.forEach((frame, k) => plan.complete(round[k]!.index, frame));
   }
-  const { cells, columns, rows } = plan.result();
-  return { frames: cells, positions: [...columns, ...rows] };
 }
 
 interface BatchItem {

@@ -26,6 +26,7 @@
 import type { RgbFrame } from '../frames.ts';
 import { frameChange } from './Smoothness.ts';
 import type { WalkPath } from './WalkPath.ts';
+import type { FrameConditioning } from './WalkPlan.ts';
 
 export type SmoothMode = 'off' | 'even' | 'blend';
 export const SMOOTH_MODES: readonly SmoothMode[] = ['off', 'even', 'blend'];
@@ -85,6 +86,8 @@ export interface GapScore {
 export interface RefinementPlan {
   /** The next round's nodes, placed from the frames so far (one batch per start step); undefined when done. */
   nextRound(): PlannedNode[] | undefined;
+  /** What a node renders from (a blended node's `noise` is replaced by its parents' mix). */
+  conditioning(node: PlannedNode): FrameConditioning;
   complete(index: number, frame: RgbFrame): void;
 }
 
@@ -370,6 +373,10 @@ export class PathRefinement implements RefinementPlan {
       this.ladder?.split(a.index, inserted, b.index, gaps[g]!.change);
     });
     return byStartStep(made);
+  }
+
+  conditioning(node: PlannedNode): FrameConditioning {
+    return this.path.at(node.position);
   }
 
   complete(index: number, frame: RgbFrame): void {

@@ -20,7 +20,7 @@ export interface WalkPath {
 }
 
 /** The guide's positions for n frames: evenly spaced, both ends included (a loop leaves out the end, which is its start). */
-export function evenPositions(path: WalkPath, frames: number): number[] {
+export function evenPositions(path: Pick<WalkPath, 'length' | 'closed'>, frames: number): number[] {
   if (path.closed) return Array.from({ length: frames }, (_, i) => (i * path.length) / frames);
   if (frames === 1) return [0];
   return Array.from({ length: frames }, (_, i) => (i * path.length) / (frames - 1));

@@ -47,6 +47,11 @@ export function planWalk(input: WalkPlanInput): WalkPlan {
   return planPath(walkPath(spec, embeddings, seed, noiseLength), spec.frames);
 }
 
+/** The extent of the path a morph, walk or loop follows: a morph runs 0..1, a walk 0..frames-1, a loop round 0..frames. */
+export function walkExtent(spec: Exclude<WalkSpec, { kind: 'grid' }>): Pick<WalkPath, 'length' | 'closed'> {
+  return { length: spec.kind === 'morph' ? 1 : spec.kind === 'walk' ? spec.frames - 1 : spec.frames, closed: spec.kind === 'loop' };
+}
+
 /** The path a morph, walk or loop follows (the frame count sets a walk's and a loop's length). */
 export function walkPath(spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: readonly PromptEmbedding[], seed: number, noiseLength: number): WalkPath {
   switch (spec.kind) {
