@@ -25,7 +25,7 @@ async function rejectsWith(p: Promise<unknown>, code: string, pattern: RegExp): 
 describe('engine on the tiny pack', () => {
   let model: LoadedModel;
   const single = async (prompt: string, seed = 11) =>
-    (await render(model, { kind: 'walk', prompts: [prompt], frames: 2, stepSize: 0 }, { seed, batchSize: 1 })).frames[0]!;
+    (await render(model, { kind: 'walk', prompts: [prompt], frames: 2, stepSize: 0 }, { seed, batchSize: 1, smooth: 'off' })).frames[0]!;
 
   before(async () => {
     model = await loadModel(TINY_PACK);
@@ -62,36 +62,38 @@ describe('engine on the tiny pack', () => {
     assert.equal(model.prompts.encodedCount, before + 1);
   });
 
-  it('morph: frame 0 equals a single render of A, the last frame equals B', async () => {
-    const { frames } = await render(model, { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 5 }, { seed: 11, batchSize: 1 });
-    assert.equal(frames.length, 5);
-    assert.equal(maxDiff(frames[0]!, await single('a dog')), 0);
-    assert.equal(maxDiff(frames[4]!, await single('a cat')), 0);
-    assert.ok(maxDiff(frames[0]!, frames[4]!) > 10, 'A and B differ');
-  });
+  for (const smooth of ['off', 'blend'] as const) {
+    it(`morph (${smooth}): frame 0 equals a single render of A, the last frame equals B`, async () => {
+      const { frames } = await render(model, { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 5 }, { seed: 11, batchSize: 1, smooth });
+      assert.equal(frames.length, 5);
+      assert.equal(maxDiff(frames[0]!, await single('a dog')), 0);
+      assert.equal(maxDiff(frames[4]!, await single('a cat')), 0);
+      assert.ok(maxDiff(frames[0]!, frames[4]!) > 10, 'A and B differ');
+    });
 
-  it('grid: the four corners equal the four prompts rendered alone (fixed noise)', async () => {
-    const prompts = ['a red circle', 'a blue square', 'a green star', 'a yellow ring'] as const;
-    const { frames } = await render(model, { kind: 'grid', prompts, gridSize: 3 }, { seed: 11, batchSize: 1 });
-    assert.equal(frames.length, 9);
-    const corners = [0, 2, 6, 8];
-    for (let k = 0; k < 4; k++) assert.equal(maxDiff(frames[corners[k]!]!, await single(prompts[k]!)), 0, `corner ${k}`);
-  });
+    it(`grid (${smooth}): the four corners equal the four prompts rendered alone (fixed noise)`, async () => {
+      const prompts = ['a red circle', 'a blue square', 'a green star', 'a yellow ring'] as const;
+      const { frames } = await render(model, { kind: 'grid', prompts, gridSize: 3 }, { seed: 11, batchSize: 1, smooth });
+      assert.equal(frames.length, 9);
+      const corners = [0, 2, 6, 8];
+      for (let k = 0; k < 4; k++) assert.equal(maxDiff(frames[corners[k]!]!, await single(prompts[k]!)), 0, `corner ${k}`);
+    });
 
-  it('loop: frame 0 is the single render, no two consecutive frames (seam included) are equal', async () => {
-    const { frames } = await render(model, { kind: 'loop', prompts: ['a dog'], frames: 6 }, { seed: 11, batchSize: 1 });
-    assert.equal(maxDiff(frames[0]!, await single('a dog')), 0);
-    for (let k = 0; k < frames.length; k++) assert.ok(maxDiff(frames[k]!, frames[(k + 1) % frames.length]!) > 0, `frames ${k} and ${k + 1} differ`);
-  });
+    it(`loop (${smooth}): frame 0 is the single render, no two consecutive frames (seam included) are equal`, async () => {
+      const { frames } = await render(model, { kind: 'loop', prompts: ['a dog'], frames: 6 }, { seed: 11, batchSize: 1, smooth });
+      assert.equal(maxDiff(frames[0]!, await single('a dog')), 0);
+      for (let k = 0; k < frames.length; k++) assert.ok(maxDiff(frames[k]!, frames[(k + 1) % frames.length]!) > 0, `frames ${k} and ${k + 1} differ`);
+    });
+  }
 
-  it('is deterministic, and batch sizes 1 and 4 give the same frames within 2/255', async () => {
+  it('is deterministic, and batch sizes 1 and 4 give the same frames within 2/255 (off)', async () => {
     const spec = { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 6 } as const;
-    const a = await render(model, spec, { seed: 3, batchSize: 4 });
-    const b = await render(model, spec, { seed: 3, batchSize: 4 });
-    const c = await render(model, spec, { seed: 3, batchSize: 1 });
+    const a = await render(model, spec, { seed: 3, batchSize: 4, smooth: 'off' });
+    const b = await render(model, spec, { seed: 3, batchSize: 4, smooth: 'off' });
+    const c = await render(model, spec, { seed: 3, batchSize: 1, smooth: 'off' });
     a.frames.forEach((f, i) => assert.equal(maxDiff(f, b.frames[i]!), 0));
     a.frames.forEach((f, i) => assert.ok(maxDiff(f, c.frames[i]!) <= 2, `frame ${i}: ${maxDiff(f, c.frames[i]!)}`));
-    const other = await render(model, spec, { seed: 4, batchSize: 4 });
+    const other = await render(model, spec, { seed: 4, batchSize: 4, smooth: 'off' });
     assert.ok(maxDiff(a.frames[0]!, other.frames[0]!) > 0, 'another seed gives other noise');
   });
 
