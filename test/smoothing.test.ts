@@ -205,7 +205,8 @@ describe('path refinement', () => {
     assert.equal(closed.length, 3);
     assert.deepEqual(closed.at(3).context, stops[0]!.embedding.context, 'a closed path comes back to its first stop');
     const loop = new PathRefinement(closed, { mode: 'even', frames: 6, steps: 20, batchSize: 1 });
-    run(loop, (n) => (n.position > 2 ? 250 : n.position * 10));
+    const { rounds: loopRounds } = run(loop, (n) => (n.position > 2 ? 250 : n.position * 10));
+    assert.deepEqual(loopRounds[0]!.map((n) => n.position), [0, 1, 2], 'a chain of 3 prompts starts from its prompts, no other keyframes');
     const { positions } = loop.result();
     assert.equal(positions.length, 6);
     assert.ok(positions.filter((p) => p > 2).length >= 2, `the wrap-around gap (2 -> 3 = 0) changes most: ${positions.join(' ')}`);

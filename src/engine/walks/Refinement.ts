@@ -2,8 +2,9 @@
  * Where the frames of a smoothed walk go, and what each one starts from. Pure: the renderer hands back each
  * frame as it is decoded, and the plan decides the next round from the frames it has.
  *
- *   round 0     the roots: the path's stops (a morph's two prompts) and, on a loop, evenly spaced keyframes;
- *               rendered in full from the path's noise, exactly as the guide renders those positions.
+ *   round 0     the roots: the path's stops (a morph's two prompts, a chain's prompts) and, on a loop with
+ *               fewer stops than keyframes, evenly spaced keyframes; rendered in full from the path's noise,
+ *               exactly as the guide renders those positions.
  *   round 1...  new frames where consecutive frames differ most: every gap between neighbours is scored by
  *               the change between its two frames, and a new frame goes to its middle. A round splits the
  *               gap with the largest change and, up to `batchSize` frames, every other gap that changes at
@@ -305,8 +306,9 @@ export class PathRefinement implements RefinementPlan {
       roots.add(0);
       roots.add(path.length);
     } else {
+      // A closed path with enough stops of its own (a chain of prompts) starts from them; a loop from keyframes.
       const k = Math.min(frames, options.keyframes ?? Math.max(3, Math.round(frames * LOOP_KEYFRAMES_PER_FRAME)));
-      for (let j = 0; j < k; j++) roots.add((j * path.length) / k);
+      if (roots.size < k) for (let j = 0; j < k; j++) roots.add((j * path.length) / k);
     }
     if (roots.size > frames) throw new RangeError(`a walk through ${roots.size} stops needs at least that many frames, got ${frames}`);
     // `even` renders every frame in full: the roots' last batch is filled with evenly spaced frames (the
