@@ -14,6 +14,7 @@ import gifenc from 'gifenc';
 import sharp from 'sharp';
 import type { RgbFrame } from '../src/engine/frames.ts';
 import { encodeGif } from '../src/engine/output/gif.ts';
+import { seededRandom } from '../test/harness/random.ts';
 
 const { GIFEncoder, quantize, applyPalette } = gifenc;
 
@@ -42,20 +43,10 @@ export interface GifBenchOptions {
 
 // ---------- synthetic frames ----------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A smooth "scene": four soft colour regions, a slow shading gradient and fine luminance texture. */
 function keyframe(size: number, seed: number): Float32Array {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const out = new Float32Array(size * size * 3);
   const regions = 4;
   const colours = Array.from({ length: regions }, () => [30 + rnd() * 200, 30 + rnd() * 200, 30 + rnd() * 200]);

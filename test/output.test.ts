@@ -4,19 +4,10 @@ import sharp, { type Metadata } from 'sharp';
 import { EngineError } from '../src/engine/errors.ts';
 import type { RgbFrame } from '../src/engine/frames.ts';
 import { composeGrid, encodeArtifact, encodeGif, encodeImage, pingPongOrder } from '../src/engine/output/index.ts';
+import { seededRandom } from './harness/random.ts';
 
 // ---------- helpers ----------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function solid(width: number, height: number, rgb: readonly [number, number, number]): RgbFrame {
   const data = new Uint8Array(width * height * 3);
@@ -26,7 +17,7 @@ function solid(width: number, height: number, rgb: readonly [number, number, num
 
 /** Smooth gradients cross-fading with a little texture: every pixel changes a little every frame. */
 function walkFrames(count: number, width: number, height: number, seed = 7): RgbFrame[] {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const texture = Float32Array.from({ length: width * height }, () => (rnd() - 0.5) * 16);
   return Array.from({ length: count }, (_, k) => {
     const t = k / Math.max(1, count - 1);

@@ -4,18 +4,7 @@
  * with bidi overrides and isolates, zero-width and other invisible characters, lone surrogates, markdown and
  * mention syntax, whitespace. The same seed gives the same texts (LATENTWALK_FUZZ_SEED picks another).
  */
-
-/** mulberry32: small, fast, good enough to pick characters reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './random.ts';
 
 export const FUZZ_SEED = Number(process.env['LATENTWALK_FUZZ_SEED'] ?? 20261128);
 
