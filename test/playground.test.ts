@@ -57,7 +57,7 @@ after(async () => {
   }
 });
 
-describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
+describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
   before(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -92,7 +92,7 @@ describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).last();
     await message.locator('.reply-name', { hasText: 'Alice' }).waitFor();
     const img = message.locator('.embed-image img');
-    await img.waitFor({ timeout: 60_000 });
+    await img.waitFor({ timeout: 150_000 });
     const seen = await seenContents();
     assert.ok(seen.some((text) => /🎨 Rendering/.test(text) && /[▰▱]+/.test(text) && /\d+\/\d+ frames/.test(text)), `progress shown: ${JSON.stringify(seen)}`);
     assert.match(await message.locator('.message-content').innerText(), /✅ morph from “a red circle” to “a blue square”/);
@@ -133,7 +133,7 @@ describe('the playground page', { skip: noChromium, timeout: 120_000 }, () => {
     }
 
     const img = boardById.locator('.embed-image img');
-    await img.waitFor({ timeout: 60_000 });
+    await img.waitFor({ timeout: 150_000 });
     const contributors = await boardById.locator('[data-field="Contributors"] .embed-field-value').innerText();
     for (const name of ['Alice', 'Bob', 'Carol', 'Dave']) assert.ok(contributors.includes(`@${name}`), `${name} credited: ${contributors}`);
     assert.equal((await loadedImage(img)).format, 'png');
