@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { ALL_SETTINGS, configTableMarkdown, TABLE_BEGIN, TABLE_END, unknownVariables, validateStackConfig } from '../src/app/config.ts';
 import { loadBotConfig } from '../src/bot/config.ts';
 import { runConfigCommand } from '../src/cli/start.ts';
-import { CONFIG_DEFAULTS, DEFAULT_JOBS_CONFIG, loadJobsConfig, settingDefault } from '../src/jobs/config.ts';
+import { DEFAULT_JOBS_CONFIG, loadJobsConfig } from '../src/jobs/config.ts';
 import { loadOpsConfig } from '../src/ops/config.ts';
+import { CONFIG_DEFAULTS, settingDefault } from '../src/settings/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;

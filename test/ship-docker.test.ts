@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ALL_SETTINGS } from '../src/app/config.ts';
-import { defaultText, readSetting } from '../src/jobs/config.ts';
+import { defaultText, readSetting } from '../src/settings/index.ts';
 import { healthReport, startOpsServer } from '../src/ops/server.ts';
 import { VARIANT_FACTS } from '../src/cli/gpu/cudaProviders.ts';
 

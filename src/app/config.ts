@@ -3,29 +3,30 @@
  *
  * Sources, strongest first: the environment, a `.env` file in the directory `latentwalk start` runs from
  * (KEY=value lines; only `start` reads it), and `config/defaults.json`. Every variable is declared once, with
- * its parser, allowed values, readers and meaning, in one of four tables (the job layer's, the bot's, the ops
- * endpoint's and the ones below); `ALL_SETTINGS` joins them, and the README's configuration table is generated
- * from it (`latentwalk config --markdown`).
+ * the settings machinery (src/settings/: parser, allowed values, readers and meaning), in one of four tables (the
+ * job layer's, the bot's, the ops endpoint's and the ones below); `ALL_SETTINGS` joins them, and the README's
+ * configuration table is generated from it (`latentwalk config --markdown`).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { BOT_SETTINGS, loadBotConfig, missingTokenHelp, type BotConfig } from '../bot/config.ts';
+import { JOBS_SETTINGS, loadJobsConfig, type JobsConfig } from '../jobs/config.ts';
+import { loadOpsConfig, OPS_SETTINGS, type OpsConfig } from '../ops/config.ts';
 import {
-  CONFIG_DEFAULTS,
   ConfigError,
-  defaultText,
-  JOBS_SETTINGS,
-  loadJobsConfig,
+  effectiveSettings,
   readSetting,
   setting,
+  settingErrors,
   settingOrDefault,
+  settingsTableMarkdown,
+  unknownSettingNames,
+  type EffectiveSetting,
   type EnvSetting,
-  type JobsConfig,
-  type SettingUser,
-} from '../jobs/config.ts';
-import { loadOpsConfig, OPS_SETTINGS, type OpsConfig } from '../ops/config.ts';
+} from '../settings/index.ts';
+
+export { loadDotEnv, TABLE_BEGIN, TABLE_END, type DotEnv } from '../settings/index.ts';
 
 export const START_SETTINGS = {
   LATENTWALK_DATA_DIR: setting(
@@ -95,15 +96,7 @@ export function validateStackConfig(env: NodeJS.ProcessEnv, options: ValidateOpt
   const withBot = options.bot ?? true;
   const withWorker = options.worker ?? true;
   const cwd = options.cwd ?? process.cwd();
-  const errors: ConfigError[] = [];
-  for (const key of Object.keys(ALL_SETTINGS)) {
-    try {
-      readSetting(ALL_SETTINGS, env, key);
-    } catch (error) {
-      if (error instanceof ConfigError) errors.push(error);
-      else throw error;
-    }
-  }
+  const errors = settingErrors(ALL_SETTINGS, env);
   const bad = new Set(errors.map((error) => error.key));
   if (withBot && !bad.has('DISCORD_TOKEN') && readSetting(ALL_SETTINGS, env, 'DISCORD_TOKEN') === undefined) {
     errors.unshift(new ConfigError('DISCORD_TOKEN', missingTokenHelp(options.tokenWhere ?? 'the environment')));
@@ -141,75 +134,15 @@ function readSettingSafe(env: NodeJS.ProcessEnv, key: string): unknown {
 
 /** LATENTWALK_* variables that are not settings, with the closest real name. Test-only ones are ignored. */
 export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
-  const known = Object.keys(ALL_SETTINGS);
-  const ignored = new Set(['LATENTWALK_E2E_LOG']);
-  return Object.keys(env)
-    .filter((key) => key.startsWith('LATENTWALK_') && !(key in ALL_SETTINGS) && !ignored.has(key))
-    .map((key) => {
-      const closest = known.map((name) => ({ name, d: distance(key, name) })).sort((a, b) => a.d - b.d)[0];
-      const hint = closest && closest.d <= 3 ? `; did you mean ${closest.name}?` : '';
-      return `${key} is not a latentwalk setting and is ignored${hint}`;
-    });
+  return unknownSettingNames(ALL_SETTINGS, env, 'LATENTWALK_', new Set(['LATENTWALK_E2E_LOG']));
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
-export interface DotEnv {
-  /** The environment with the file's variables under the process's own (the environment wins). */
-  env: NodeJS.ProcessEnv;
-  /** The file, when there was one. */
-  path: string | undefined;
-  /** Variables taken from the file. */
-  keys: string[];
-}
-
-/** Reads `<cwd>/.env` (KEY=value lines, # comments, quotes) under `env`; variables already set win. */
-export function loadDotEnv(cwd: string, env: NodeJS.ProcessEnv = process.env): DotEnv {
-  const path = resolve(cwd, '.env');
-  if (!existsSync(path)) return { env, path: undefined, keys: [] };
-  const file = parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
-  const keys = Object.keys(file).filter((key) => env[key] === undefined);
-  return { env: { ...file, ...env }, path, keys };
-}
-
-// ---- the README table ----------------------------------------------------------------------------------------
-
-const USERS_ORDER: SettingUser[] = ['start', 'bot', 'worker', 'cli'];
-
-export const TABLE_BEGIN = '<!-- config-table:begin (generated by `latentwalk config --markdown`; do not edit by hand) -->';
-export const TABLE_END = '<!-- config-table:end -->';
-
-/** The configuration table (Markdown), generated from ALL_SETTINGS and config/defaults.json. */
+/** The README's configuration table (Markdown), generated from ALL_SETTINGS and config/defaults.json. */
 export function configTableMarkdown(): string {
-  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  const lines = ['| Variable | Default | Allowed | Read by | Meaning |', '|---|---|---|---|---|'];
-  for (const [key, spec] of Object.entries(ALL_SETTINGS)) {
-    const value = defaultText(key);
-    const shown = value === undefined ? 'unset' : `\`${value}\``;
-    const users = USERS_ORDER.filter((user) => spec.usedBy.includes(user)).join(', ');
-    lines.push(`| \`${key}\` | ${cell(shown)} | ${cell(spec.allowed)} | ${users} | ${cell(spec.meaning)} |`);
-  }
-  return [TABLE_BEGIN, ...lines, TABLE_END].join('\n');
+  return settingsTableMarkdown(ALL_SETTINGS);
 }
 
 /** The effective settings and where each came from, secrets hidden (`latentwalk config`). */
-export function describeSettings(env: NodeJS.ProcessEnv, fromFile: readonly string[] = []): { key: string; value: string; source: string }[] {
-  return Object.entries(ALL_SETTINGS).map(([key, spec]) => {
-    const raw = env[key];
-    const set = raw !== undefined && raw.trim() !== '';
-    const value = set ? (spec.secret ? '(set, hidden)' : raw!.trim()) : (defaultText(key) ?? '(unset)');
-    return { key, value, source: set ? (fromFile.includes(key) ? '.env' : 'environment') : key in CONFIG_DEFAULTS ? 'default' : '-' };
-  });
+export function describeSettings(env: NodeJS.ProcessEnv, fromFile: readonly string[] = []): EffectiveSetting[] {
+  return effectiveSettings(ALL_SETTINGS, env, fromFile);
 }

@@ -7,7 +7,8 @@
  * about to be logged.
  */
 import { z } from 'zod';
-import { ConfigError, intSetting, loadJobsConfig, readSetting, setting, settingDefault, settingOrDefault, type JobsConfig } from '../jobs/config.ts';
+import { loadJobsConfig, type JobsConfig } from '../jobs/config.ts';
+import { ConfigError, intSetting, readSetting, setting, settingDefault, settingOrDefault } from '../settings/index.ts';
 import { OPS_SETTINGS, type LogLevel } from '../ops/config.ts';
 
 export { redactSecrets } from '../ops/redact.ts';

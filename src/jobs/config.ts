@@ -6,12 +6,14 @@
  * variable and what it accepts (`LATENTWALK_MAX_FRAMES must be ...`), never later in the middle of a job.
  * Tests and the bench build a config with `jobsConfig({...overrides})` instead of touching `process.env`.
  *
- * This module also holds the small settings toolkit the bot, ops and start-up settings use (`setting`,
- * `readSetting`, `settingOrDefault`): each variable is declared once with its parser, its allowed values,
- * who reads it and what it means, and the README's configuration table is generated from those declarations.
+ * The variables are declared with the settings machinery (src/settings/): each once, with its parser, its
+ * allowed values, who reads it and what it means; the README's configuration table is generated from them.
  */
 import { z } from 'zod';
-import DEFAULTS_FILE from '../../config/defaults.json' with { type: 'json' };
+import { intSetting, setting, settingDefault, settingOrDefault, type SettingUser, type SettingValue } from '../settings/index.ts';
+
+// The job layer's public API has always carried the settings error; it is the settings module's.
+export { ConfigError } from '../settings/index.ts';
 
 export interface JobLimits {
   /** Frames of a morph / walk / loop. */
@@ -78,107 +80,6 @@ export interface JobsConfig {
   finishedTtlMs: number;
   /** Approximate length the result stream is trimmed to; must exceed what a consumer can fall behind by. */
   resultsMaxLen: number;
-}
-
-export class ConfigError extends Error {
-  readonly key: string;
-  constructor(key: string, message: string) {
-    super(message);
-    this.name = 'ConfigError';
-    this.key = key;
-  }
-}
-
-// ---- the settings toolkit ------------------------------------------------------------------------------------
-
-/** Which commands read a setting (the README table's "used by" column; compose passes each service its own). */
-export type SettingUser = 'start' | 'bot' | 'worker' | 'cli';
-
-export interface EnvSetting<S extends z.ZodType = z.ZodType> {
-  /** Parses the raw (trimmed, non-empty) environment string. */
-  schema: S;
-  /** What it accepts, in words (error messages and the README table). */
-  allowed: string;
-  usedBy: readonly SettingUser[];
-  meaning: string;
-  /** Never echoed back in an error message or a log line. */
-  secret?: boolean;
-}
-
-export type SettingsMap = Record<string, EnvSetting>;
-export type SettingValue<M extends SettingsMap, K extends keyof M> = z.output<M[K]['schema']>;
-
-export function setting<S extends z.ZodType>(
-  schema: S,
-  allowed: string,
-  usedBy: readonly SettingUser[],
-  meaning: string,
-  options: { secret?: boolean } = {},
-): EnvSetting<S> {
-  return { schema, allowed, usedBy, meaning, ...(options.secret ? { secret: true } : {}) };
-}
-
-/** A whole number from the environment, with the range in its error message and its `allowed` text. */
-export function intSchema(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return z
-    .string()
-    .trim()
-    .regex(/^\d+$/, {
-      error: max === Number.MAX_SAFE_INTEGER ? `must be a whole number, at least ${min}` : `must be a whole number between ${min} and ${max}`,
-    })
-    .transform(Number)
-    .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
-}
-
-export function intSetting(min: number, max: number | undefined, usedBy: readonly SettingUser[], meaning: string) {
-  const allowed = max === undefined ? `whole number ≥ ${min}` : `whole number ${min}–${max}`;
-  return setting(intSchema(min, max), allowed, usedBy, meaning);
-}
-
-/** `config/defaults.json` without its comment keys: variable name → default (null: unset). */
-export const CONFIG_DEFAULTS: Readonly<Record<string, string | number | null>> = Object.fromEntries(
-  Object.entries(DEFAULTS_FILE as Record<string, string | number | null>).filter(([key]) => !key.startsWith('$')),
-);
-
-/** The default as the environment would spell it, or undefined when the setting is unset by default. */
-export function defaultText(key: string): string | undefined {
-  const value = CONFIG_DEFAULTS[key];
-  return value === null || value === undefined ? undefined : String(value);
-}
-
-function parseSetting<M extends SettingsMap, K extends keyof M & string>(settings: M, key: K, raw: string): SettingValue<M, K> {
-  const spec = settings[key]!;
-  const parsed = spec.schema.safeParse(raw);
-  if (!parsed.success) {
-    const why = parsed.error.issues[0]?.message ?? `must be ${spec.allowed}`;
-    // A secret's value is never echoed back.
-    const shown = spec.secret ? '' : ` (got ${JSON.stringify(raw)})`;
-    throw new ConfigError(key, `${key} ${why}${shown}`);
-  }
-  return parsed.data as SettingValue<M, K>;
-}
-
-/** The variable's value from `env`, parsed; undefined when unset or blank. Throws ConfigError naming it. */
-export function readSetting<M extends SettingsMap, K extends keyof M & string>(settings: M, env: NodeJS.ProcessEnv, key: K): SettingValue<M, K> | undefined {
-  const raw = env[key];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  return parseSetting(settings, key, raw);
-}
-
-/** The variable's default from config/defaults.json, parsed by the same schema (a bad default fails loudly). */
-export function settingDefault<M extends SettingsMap, K extends keyof M & string>(settings: M, key: K): SettingValue<M, K> | undefined {
-  const raw = defaultText(key);
-  if (raw === undefined) return undefined;
-  try {
-    return parseSetting(settings, key, raw);
-  } catch (error) {
-    throw new Error(`config/defaults.json: ${(error as Error).message}`);
-  }
-}
-
-/** The environment's value, else the default. */
-export function settingOrDefault<M extends SettingsMap, K extends keyof M & string>(settings: M, env: NodeJS.ProcessEnv, key: K): SettingValue<M, K> | undefined {
-  return readSetting(settings, env, key) ?? settingDefault(settings, key);
 }
 
 // ---- the job layer's settings --------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 /**
  * Operations settings shared by every process: log level, and the opt-in HTTP endpoint that serves
- * `/metrics` (Prometheus) and `/healthz`. Declared with the same toolkit as the other settings; defaults in
- * config/defaults.json.
+ * `/metrics` (Prometheus) and `/healthz`. Declared with the settings machinery (src/settings/) like the other
+ * layers' settings; defaults in config/defaults.json.
  */
 import { z } from 'zod';
-import { setting, settingOrDefault, intSetting, type SettingUser } from '../jobs/config.ts';
+import { intSetting, setting, settingOrDefault, type SettingUser } from '../settings/index.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
