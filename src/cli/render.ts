@@ -1,5 +1,5 @@
 /**
- * `latentwalk render <morph|grid|walk|loop> <prompts...> [options]`: one render through the engine to a file,
+ * `latentwalk render <morph|grid|walk|loop|chain> <prompts...> [options]`: one render through the engine to a file,
  * with an optional JSON report.
  */
 import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BUNDLED_MODEL_DIR,
+  ENGINE_LIMITS,
   EngineError,
   composeGrid,
   encodeArtifact,
@@ -25,18 +26,26 @@ import {
 import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption } from './CliError.ts';
 import { ProgressBar } from './ProgressBar.ts';
 
-export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop> <prompts...> [options]
+export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop|chain> <prompts...> [options]
   morph "<A>" "<B>"            slerp from A to B (rubber-band GIF)
   grid "<p1>" "<p2>" "<p3>" "<p4>"  4-way interpolation grid (PNG or JPEG)
   walk "<prompt>"              walk around one prompt (rubber-band GIF)
   loop "<prompt>"              seamless circular noise walk (GIF)
+  chain "<p1>" "<p2>" ...      seamless loop through 2 to 8 prompts and back to the first (GIF)
 options: --model DIR --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
          --smooth off|even|blend (default blend) --threads N
          --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
          --out FILE --report FILE`;
 
-const PROMPT_COUNT: Record<WalkKind, number> = { morph: 2, grid: 4, walk: 1, loop: 1 };
+/** Prompts each kind takes, fewest and most. */
+const PROMPT_COUNT: Record<WalkKind, { min: number; max: number }> = {
+  morph: { min: 2, max: 2 },
+  grid: { min: 4, max: 4 },
+  walk: { min: 1, max: 1 },
+  loop: { min: 1, max: 1 },
+  chain: ENGINE_LIMITS.chainStops,
+};
 const PROVIDERS: readonly ProviderName[] = ['cpu', 'webgpu', 'cuda'];
 export const DEFAULT_SEED = 42;
 
@@ -81,10 +90,13 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   }
   const { values: v, positionals } = parsed;
   const kind = positionals[0] as WalkKind | undefined;
-  if (!kind || !(kind in PROMPT_COUNT)) throw new CliUsageError(`render needs a kind: morph, grid, walk or loop${kind ? ` (got '${kind}')` : ''}`);
+  if (!kind || !Object.hasOwn(PROMPT_COUNT, kind)) throw new CliUsageError(`render needs a kind: morph, grid, walk, loop or chain${kind ? ` (got '${kind}')` : ''}`);
   const prompts = positionals.slice(1);
-  const want = PROMPT_COUNT[kind];
-  if (prompts.length !== want) throw new CliUsageError(`${kind} takes ${want} prompt${want > 1 ? 's' : ''} in quotes, got ${prompts.length}`);
+  const { min, max } = PROMPT_COUNT[kind];
+  if (prompts.length < min || prompts.length > max) {
+    const want = min === max ? String(min) : `${min} to ${max}`;
+    throw new CliUsageError(`${kind} takes ${want} prompt${max > 1 ? 's' : ''} in quotes, got ${prompts.length}`);
+  }
   const providers = parseProviders(v.provider);
 
   const frames = parseNumberOption('frames', v.frames, { integer: true });
@@ -146,6 +158,8 @@ function makeSpec(
       return { kind, prompts: [prompts[0]!], frames: o.frames, ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}) };
     case 'loop':
       return { kind, prompts: [prompts[0]!], frames: o.frames };
+    case 'chain':
+      return { kind, prompts: [...prompts], frames: o.frames };
   }
 }
 
@@ -157,6 +171,8 @@ export type UnsizedSpec =
 /** Fills in frames / grid size the command line left out from the pack's defaults; a given value (0 too) is the engine's to check. */
 function withPackDefaults(spec: UnsizedSpec, model: LoadedModel): WalkSpec {
   if (spec.kind === 'grid') return { ...spec, gridSize: spec.gridSize ?? Math.max(2, Math.round(Math.sqrt(model.defaults.frames))) };
+  // A chain's default: the pack's frames per leg.
+  if (spec.kind === 'chain') return { ...spec, frames: spec.frames ?? model.defaults.frames * spec.prompts.length } as WalkSpec;
   return { ...spec, frames: spec.frames ?? model.defaults.frames } as WalkSpec;
 }
 
@@ -188,6 +204,11 @@ export function checkWritable(path: string, what: string): void {
   }
 }
 
+/** Morphs and walks play forth and back; a loop and a chain come back to their start by themselves, a grid is a still. */
+function playsBackAndForth(kind: WalkKind): boolean {
+  return kind === 'morph' || kind === 'walk';
+}
+
 export interface RenderOutcome {
   result: RenderResult;
   artifact: Artifact;
@@ -216,7 +237,7 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
   const artifact = await encodeArtifact(frames, {
     format,
     fps: job.fps ?? model.defaults.fps,
-    rubberBand: spec.kind !== 'loop' && spec.kind !== 'grid' && job.rubberBand,
+    rubberBand: playsBackAndForth(spec.kind) && job.rubberBand,
     displayScale: model.defaults.displayScale,
     ...(job.maxBytes !== undefined ? { maxBytes: job.maxBytes } : {}),
   });
@@ -259,7 +280,7 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
       width: artifact.width,
       height: artifact.height,
       frameCount: artifact.frameCount,
-      rubberBand: spec.kind !== 'loop' && spec.kind !== 'grid' && job.rubberBand,
+      rubberBand: playsBackAndForth(spec.kind) && job.rubberBand,
       ...(artifact.delayCs !== undefined ? { delayCs: artifact.delayCs, fps: artifact.fps, requestedFps: job.fps ?? model.defaults.fps } : {}),
       displayScale: model.defaults.displayScale,
       ...(job.maxBytes !== undefined ? { maxBytes: job.maxBytes } : {}),

@@ -16,6 +16,8 @@ export const ENGINE_LIMITS = {
   size: { min: 16, max: 4096 },
   batchSize: { min: 1, max: 64 },
   stepSize: { min: -1, max: 1 },
+  /** Prompts (stops) of a chain. */
+  chainStops: { min: 2, max: 8 },
 } as const;
 
 export interface ResolvedSettings {
@@ -40,11 +42,18 @@ function checkRange(name: string, value: number, range: { min: number; max: numb
 }
 
 export function validateSpec(spec: WalkSpec): void {
-  const expected = { morph: 2, grid: 4, walk: 1, loop: 1 }[spec.kind];
-  if (spec.prompts.length !== expected) badOption(`${spec.kind} takes ${expected} prompt${expected > 1 ? 's' : ''}, got ${spec.prompts.length}`);
+  if (spec.kind === 'chain') {
+    const { min, max } = ENGINE_LIMITS.chainStops;
+    if (spec.prompts.length < min || spec.prompts.length > max) badOption(`chain takes ${min} to ${max} prompts, got ${spec.prompts.length}`);
+  } else {
+    const expected = { morph: 2, grid: 4, walk: 1, loop: 1 }[spec.kind];
+    if (spec.prompts.length !== expected) badOption(`${spec.kind} takes ${expected} prompt${expected > 1 ? 's' : ''}, got ${spec.prompts.length}`);
+  }
   for (const p of spec.prompts) if (typeof p !== 'string') badOption('prompts must be strings');
   if (spec.kind === 'grid') checkRange('grid size', spec.gridSize, ENGINE_LIMITS.gridSize);
   else checkRange('frames', spec.frames, ENGINE_LIMITS.frames);
+  // Every stop of a chain is one of its frames.
+  if (spec.kind === 'chain' && spec.frames < spec.prompts.length) badOption(`a chain of ${spec.prompts.length} prompts needs at least ${spec.prompts.length} frames, got ${spec.frames}`);
   if (spec.kind === 'walk' && spec.stepSize !== undefined) checkRange('step size', spec.stepSize, ENGINE_LIMITS.stepSize, false);
 }
 

@@ -50,7 +50,7 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
   else if (spec.kind === 'grid') walk = await renderRefinedGrid(runner, spec, embeddings, s, noiseLength);
   else walk = await renderRefinedPath(runner, spec, embeddings, s, noiseLength);
 
-  const smoothness = spec.kind === 'grid' ? measureGrid(walk.frames, spec.gridSize) : measureSequence(walk.frames, spec.kind === 'loop');
+  const smoothness = spec.kind === 'grid' ? measureGrid(walk.frames, spec.gridSize) : measureSequence(walk.frames, spec.kind === 'loop' || spec.kind === 'chain');
   return {
     frames: walk.frames,
     report: {

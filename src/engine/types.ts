@@ -8,8 +8,8 @@ export type { Smoothness } from './walks/Smoothness.ts';
 /** Execution providers onnxruntime-node can run the engine on. */
 export type ProviderName = 'cpu' | 'webgpu' | 'cuda';
 
-/** The four kinds of walk, as in the Keras SD3 latent-walk guide. */
-export type WalkKind = 'morph' | 'grid' | 'walk' | 'loop';
+/** The four kinds of walk of the Keras SD3 latent-walk guide, and a chain (a closed morph through several prompts). */
+export type WalkKind = 'morph' | 'grid' | 'walk' | 'loop' | 'chain';
 
 export type WalkSpec =
   /** Slerp of the prompt embeddings from A to B with fixed noise; `frames` images. */
@@ -19,7 +19,12 @@ export type WalkSpec =
   /** Walk around one prompt: frame k adds k * stepSize to the embeddings. */
   | { kind: 'walk'; prompts: readonly [string]; frames: number; stepSize?: number }
   /** Seamless circular noise walk around one prompt. */
-  | { kind: 'loop'; prompts: readonly [string]; frames: number };
+  | { kind: 'loop'; prompts: readonly [string]; frames: number }
+  /**
+   * A seamless loop through 2 to 8 prompts and back to the first (A -> B -> ... -> A) with fixed noise; the
+   * `frames` images are split between the legs, every stop is one of them.
+   */
+  | { kind: 'chain'; prompts: readonly string[]; frames: number };
 
 /** Sampler settings; anything left out comes from the pack's defaults. */
 export interface RenderSettings {
@@ -103,7 +108,8 @@ export interface WalkFigures {
   frameSteps: number;
   /**
    * Where each frame sits on the walk (morph: the slerp fraction 0..1; walk and loop: in the guide's frame
-   * units), in walk order; a grid's are its column positions, then its row positions.
+   * units; chain: in stops, prompt i at i), in walk order; a grid's are its column positions, then its row
+   * positions.
    */
   positions: number[];
 }

@@ -19,11 +19,34 @@ export interface WalkPath {
   at(position: number): FrameConditioning;
 }
 
-/** The guide's positions for n frames: evenly spaced, both ends included (a loop leaves out the end, which is its start). */
-export function evenPositions(path: Pick<WalkPath, 'length' | 'closed'>, frames: number): number[] {
+/**
+ * The guide's positions for n frames: evenly spaced, both ends included (a loop leaves out the end, which is its
+ * start). A closed path through several stops (a chain) splits the frames between its legs instead, so that every
+ * stop is a frame: see legPositions.
+ */
+export function evenPositions(path: Pick<WalkPath, 'length' | 'closed'> & { readonly stops?: readonly number[] }, frames: number): number[] {
+  if (path.closed && path.stops && path.stops.length > 1) return legPositions(path.stops, path.length, frames);
   if (path.closed) return Array.from({ length: frames }, (_, i) => (i * path.length) / frames);
   if (frames === 1) return [0];
   return Array.from({ length: frames }, (_, i) => (i * path.length) / (frames - 1));
+}
+
+/**
+ * `frames` positions on a closed path through `stops` (ascending, the first at 0): each leg, stop to next stop
+ * (the last back to the first), gets frames / legs of them, evenly spaced from its stop; the first
+ * frames % legs legs get one more. Ascending.
+ */
+export function legPositions(stops: readonly number[], length: number, frames: number): number[] {
+  const legs = stops.length;
+  if (frames < legs) throw new RangeError(`a closed path through ${legs} stops needs at least ${legs} frames, got ${frames}`);
+  const positions: number[] = [];
+  for (let leg = 0; leg < legs; leg++) {
+    const count = Math.floor(frames / legs) + (leg < frames % legs ? 1 : 0);
+    const start = stops[leg]!;
+    const end = leg + 1 < legs ? stops[leg + 1]! : length + stops[0]!;
+    for (let j = 0; j < count; j++) positions.push((start + (j / count) * (end - start)) % length);
+  }
+  return positions;
 }
 
 /** One stop of a multi-stop path: a prompt and the noise its frames start from. */

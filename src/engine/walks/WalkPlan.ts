@@ -47,12 +47,24 @@ export function planWalk(input: WalkPlanInput): WalkPlan {
   return planPath(walkPath(spec, embeddings, seed, noiseLength), spec.frames);
 }
 
-/** The extent of the path a morph, walk or loop follows: a morph runs 0..1, a walk 0..frames-1, a loop round 0..frames. */
-export function walkExtent(spec: Exclude<WalkSpec, { kind: 'grid' }>): Pick<WalkPath, 'length' | 'closed'> {
-  return { length: spec.kind === 'morph' ? 1 : spec.kind === 'walk' ? spec.frames - 1 : spec.frames, closed: spec.kind === 'loop' };
+/**
+ * The extent of the path a morph, walk, loop or chain follows: a morph runs 0..1, a walk 0..frames-1, a loop round
+ * 0..frames, a chain of n prompts round 0..n (prompt i at i).
+ */
+export function walkExtent(spec: Exclude<WalkSpec, { kind: 'grid' }>): Pick<WalkPath, 'length' | 'closed' | 'stops'> {
+  switch (spec.kind) {
+    case 'morph':
+      return { length: 1, closed: false, stops: [0, 1] };
+    case 'walk':
+      return { length: spec.frames - 1, closed: false, stops: [0] };
+    case 'loop':
+      return { length: spec.frames, closed: true, stops: [0] };
+    case 'chain':
+      return { length: spec.prompts.length, closed: true, stops: spec.prompts.map((_, i) => i) };
+  }
 }
 
-/** The path a morph, walk or loop follows (the frame count sets a walk's and a loop's length). */
+/** The path a morph, walk, loop or chain follows (the frame count sets a walk's and a loop's length). */
 export function walkPath(spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: readonly PromptEmbedding[], seed: number, noiseLength: number): WalkPath {
   switch (spec.kind) {
     case 'morph': {
@@ -63,13 +75,19 @@ export function walkPath(spec: Exclude<WalkSpec, { kind: 'grid' }>, embeddings: 
       return promptWalkPath(embeddings[0]!, spec.frames, spec.stepSize ?? DEFAULT_WALK_STEP_SIZE, gaussianNoise(seed, noiseLength));
     case 'loop':
       return loopPath(embeddings[0]!, spec.frames, gaussianNoise(seed, noiseLength, 0), gaussianNoise(seed, noiseLength, 1));
+    case 'chain': {
+      // One noise for every stop, as a morph's: each leg is a morph, and the last one comes back to the first prompt.
+      const noise = gaussianNoise(seed, noiseLength);
+      return stopsPath(embeddings.map((embedding) => ({ embedding, noise })), true);
+    }
   }
 }
 
 /**
  * The guide's walk along a path: `frames` evenly spaced positions, every frame from the path's noise there.
  * A morph's frame i is slerp(i / (frames - 1)) with fixed noise, a walk's frame k adds k * stepSize to the
- * context, a loop's frame k is the noise at angle 2 pi k / frames (no frame repeats at the seam).
+ * context, a loop's frame k is the noise at angle 2 pi k / frames (no frame repeats at the seam); a chain's
+ * frames are split between its legs, each leg evenly spaced from its stop (evenPositions).
  */
 export function planPath(path: WalkPath, frames: number): WalkPlan {
   const positions = evenPositions(path, frames);
