@@ -65,7 +65,7 @@ describe('generated bounds', () => {
     assert.equal(option(tight, 'settings', 'max_frames', 'limits').max_value, 30);
     assert.equal(option(tight, 'settings', 'output_mib', 'limits').max_value, 8);
     assert.equal(option(tight, 'settings', 'prompt', 'negative').max_length, 200);
-    assert.deepEqual(commandDifferences(commandPayloads(tight), commandPayloads(limits)).sort(), ['grid', 'loop', 'morph', 'settings', 'walk']);
+    assert.deepEqual(commandDifferences(commandPayloads(tight), commandPayloads(limits)).sort(), ['chain', 'grid', 'loop', 'morph', 'settings', 'walk']);
   });
 });
 
@@ -87,7 +87,7 @@ describe('registration against LocalDiscord', () => {
 
   it('registers once, leaves an identical set alone, and re-registers when the limits change', async () => {
     const first = await registerCommands(settings(), limits, GUILD);
-    assert.equal(first.changed.length, 7);
+    assert.equal(first.changed.length, 8);
     assert.equal(puts(), 1);
 
     const again = await registerCommands(settings(), limits, GUILD);
@@ -100,11 +100,11 @@ describe('registration against LocalDiscord', () => {
     await assert.rejects(loop(61), /frames.*at most 60/);
 
     const tight = await registerCommands(settings(), { ...limits, maxFrames: 30 }, GUILD);
-    assert.deepEqual(tight.changed.sort(), ['loop', 'morph', 'settings', 'walk']);
+    assert.deepEqual(tight.changed.sort(), ['chain', 'loop', 'morph', 'settings', 'walk']);
     assert.equal(puts(), 2);
     await loop(30);
     await assert.rejects(loop(31), /frames.*at most 30/);
     const registered = server.registeredCommands(GUILD).map((c) => c.name);
-    assert.deepEqual(registered, ['morph', 'grid', 'loop', 'walk', 'queue', 'cancel', 'settings'], 'ids kept, nothing duplicated');
+    assert.deepEqual(registered, ['morph', 'grid', 'loop', 'walk', 'chain', 'queue', 'cancel', 'settings'], 'ids kept, nothing duplicated');
   });
 });

@@ -36,7 +36,7 @@ const ROUNDS = 100;
 const MAX = DEFAULT_JOBS_CONFIG.limits.maxPromptChars;
 const ids = new CustomIds('fuzz-test-token-0123456789abcdef');
 const KINDS: JobKind[] = ['morph', 'grid', 'loop', 'walk'];
-const PROMPTS: Record<JobKind, number> = { morph: 2, grid: 4, loop: 1, walk: 1 };
+const PROMPTS: Record<JobKind, number> = { morph: 2, grid: 4, loop: 1, walk: 1, chain: 8 };
 const isWellFormed = (s: string) => !/\p{Cs}/u.test(s);
 
 /** Every string in a payload: within discord.js's UTF-16 count where one applies, and well formed. */

@@ -166,9 +166,9 @@ describe('views', () => {
 });
 
 describe('commands and config', () => {
-  it('defines the seven commands within Discord limits', () => {
+  it('defines the eight commands within Discord limits', () => {
     const payloads = commandPayloads(limits);
-    assert.deepEqual(payloads.map((c) => c.name), ['morph', 'grid', 'loop', 'walk', 'queue', 'cancel', 'settings']);
+    assert.deepEqual(payloads.map((c) => c.name), ['morph', 'grid', 'loop', 'walk', 'chain', 'queue', 'cancel', 'settings']);
     for (const command of payloads) {
       assert.ok((command.options?.length ?? 0) <= 25);
       assert.ok(command.description.length <= 100, command.name);

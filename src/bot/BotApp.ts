@@ -13,6 +13,8 @@ import { closeRedis, openRedis } from '../jobs/redis.ts';
 import type { BotMetricsSink } from '../ops/metrics.ts';
 import { BoardFlow } from './boards/BoardFlow.ts';
 import { BoardStore } from './boards/BoardStore.ts';
+import { ChainFlow } from './boards/ChainFlow.ts';
+import { ChainStore } from './boards/ChainStore.ts';
 import { createDiscordClient, loginClient } from './BotClient.ts';
 import { describeBotConfig, type BotConfig } from './config.ts';
 import { CustomIds } from './customIds.ts';
@@ -73,12 +75,13 @@ export class BotApp {
     for (const event of [Events.ShardReady, Events.ShardResume] as const) client.on(event, () => (gateway.up = true));
     for (const event of [Events.ShardDisconnect, Events.ShardReconnecting, Events.Invalidated] as const) client.on(event, () => (gateway.up = false));
     const pending = new PendingReplies(redis, config.jobs.prefix);
+    const boards = new BoardStore(redis, config.jobs.prefix);
     const services = {
       config,
       client: ready,
       jobs,
       pending,
-      boards: new BoardStore(redis, config.jobs.prefix),
+      boards,
       guildSettings: new GuildSettingsStore(redis, config.jobs.prefix),
       messages: new JobMessages({ client: ready, pending, log, now }),
       ids,
@@ -88,7 +91,8 @@ export class BotApp {
     };
     const render = new RenderService(services);
     const boardFlow = new BoardFlow(services, render);
-    const context: BotContext = { ...services, render, boardFlow };
+    const chainFlow = new ChainFlow(services, render, boardFlow, new ChainStore(redis, boards));
+    const context: BotContext = { ...services, render, boardFlow, chainFlow };
     const router = new InteractionRouter(context);
     const delivery = new ResultDelivery(context);
     try {

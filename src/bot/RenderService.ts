@@ -142,7 +142,10 @@ export class RenderService {
   /** Render settings from the command's options and the guild's defaults. */
   settingsFor(kind: JobKind, options: RenderOptions, guild: GuildSettings): JobSettings {
     const settings: JobSettings = { seed: options.seed ?? randomInt(0, MAX_SEED) };
-    if (kind !== 'grid') settings.frames = options.frames ?? Math.min(8, guild.maxFrames, this.bot.jobs.config.limits.maxFrames);
+    // A chain's frames follow its stops when it closes (ChainFlow's chainJobSettings) unless asked for.
+    if (kind === 'chain') {
+      if (options.frames !== undefined) settings.frames = options.frames;
+    } else if (kind !== 'grid') settings.frames = options.frames ?? Math.min(8, guild.maxFrames, this.bot.jobs.config.limits.maxFrames);
     if (options.steps !== undefined) settings.steps = options.steps;
     if (options.guidance !== undefined) settings.guidance = options.guidance;
     if (options.size !== undefined) {

@@ -35,6 +35,8 @@ export interface BotConfig {
   resultRetryMs: number;
   /** Boards (open /grid or /morph) one member may have open at once in a server. */
   maxOpenBoards: number;
+  /** Stops a /chain takes before it renders by itself, unless its starter says `stops`. */
+  chainStops: number;
   /**
    * Signs button ids. Unset: a random key made once and kept in Redis, so buttons keep working across token
    * resets and restarts (and every bot process of a deployment shares it).
@@ -97,6 +99,7 @@ export const BOT_SETTINGS = {
   LATENTWALK_RESULT_ATTEMPTS: intSetting(1, 50, BOT, 'Tries to post one result (a Discord error that may pass, or one the bot does not know) before it is given up and the request says so.'),
   LATENTWALK_RESULT_RETRY_MS: intSetting(10, 600_000, BOT, 'Wait before the second try to post a result; doubles each further try, at most 5 minutes.'),
   LATENTWALK_MAX_OPEN_BOARDS: intSetting(1, 100, BOT, 'Open /grid and /morph boards one member may have at once in a server.'),
+  LATENTWALK_CHAIN_STOPS: intSetting(2, 8, BOT, 'Stops a /chain takes before it renders by itself (one per member), unless its starter sets `stops`; the starter may close it sooner.'),
   LATENTWALK_BUTTON_SECRET: setting(
     z.string().trim().min(16, { error: 'must be at least 16 characters (any random string)' }).max(512),
     '16-512 characters',
@@ -173,6 +176,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
   const resultAttempts = orDefault(env, 'LATENTWALK_RESULT_ATTEMPTS')!;
   const resultRetryMs = orDefault(env, 'LATENTWALK_RESULT_RETRY_MS')!;
   const maxOpenBoards = orDefault(env, 'LATENTWALK_MAX_OPEN_BOARDS')!;
+  const chainStops = orDefault(env, 'LATENTWALK_CHAIN_STOPS')!;
   const buttonSecret = read(env, 'LATENTWALK_BUTTON_SECRET');
   const logLevel = settingOrDefault(OPS_SETTINGS, env, 'LATENTWALK_LOG_LEVEL')!;
   return {
@@ -185,6 +189,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
     resultAttempts: overrides.resultAttempts ?? resultAttempts,
     resultRetryMs: overrides.resultRetryMs ?? resultRetryMs,
     maxOpenBoards: overrides.maxOpenBoards ?? maxOpenBoards,
+    chainStops: overrides.chainStops ?? chainStops,
     buttonSecret: 'buttonSecret' in overrides ? overrides.buttonSecret : buttonSecret,
     logLevel: overrides.logLevel ?? logLevel,
     jobs: overrides.jobs ?? loadJobsConfig(env),

@@ -30,6 +30,14 @@ export const CUSTOM_ID_ACTIONS = [
   'bcancel',
   /** Board: queue a complete board whose first submit was refused. */
   'bretry',
+  /** Chain: open the modal to add, change or take out one's stop. */
+  'cadd',
+  /** Chain: the modal itself. */
+  'cfill',
+  /** Chain: the starter moves a stop up (target `<board id>.<stop index>`). */
+  'cmove',
+  /** Chain: the starter closes it and it renders. */
+  'cclose',
 ] as const;
 export type CustomIdAction = (typeof CUSTOM_ID_ACTIONS)[number];
 

@@ -74,15 +74,23 @@ export class InteractionRouter {
         return this.bot.boardFlow.onCancel(interaction, parsed.id);
       case 'bretry':
         return this.bot.boardFlow.onRetry(interaction, parsed.id);
+      case 'cadd':
+        return this.bot.chainFlow.onAdd(interaction, parsed.id);
+      case 'cmove':
+        return this.bot.chainFlow.onMove(interaction, parsed.id);
+      case 'cclose':
+        return this.bot.chainFlow.onClose(interaction, parsed.id);
       case 'fill':
+      case 'cfill':
         return this.bot.render.tell(interaction, TAMPERED);
     }
   }
 
   private async onModal(interaction: ModalSubmitInteraction): Promise<void> {
     const parsed = this.bot.ids.parse(interaction.customId);
-    if (!parsed || parsed.action !== 'fill') return this.bot.render.tell(interaction, TAMPERED);
+    if (!parsed || (parsed.action !== 'fill' && parsed.action !== 'cfill')) return this.bot.render.tell(interaction, TAMPERED);
     if (!interaction.inGuild()) return this.bot.render.tell(interaction, 'Boards only work inside a server.');
+    if (parsed.action === 'cfill') return this.bot.chainFlow.onFill(interaction, parsed.id);
     return this.bot.boardFlow.onFill(interaction, parsed.id);
   }
 

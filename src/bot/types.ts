@@ -62,4 +62,5 @@ export interface SlashCommand {
 export interface BotContext extends BotServices {
   render: import('./RenderService.ts').RenderService;
   boardFlow: import('./boards/BoardFlow.ts').BoardFlow;
+  chainFlow: import('./boards/ChainFlow.ts').ChainFlow;
 }

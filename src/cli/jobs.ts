@@ -6,14 +6,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadJobsConfig } from '../jobs/config.ts';
-import { JOB_KINDS, PROMPTS_PER_KIND, type JobKind, type JobRenderSettings } from '../jobs/contract.ts';
+import { JOB_KINDS, PROMPTS_PER_KIND, describePromptCount, type JobKind, type JobRenderSettings } from '../jobs/contract.ts';
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
 import { startLocalRedis } from '../jobs/local-redis.ts';
 import { JobProducer, type JobListing } from '../jobs/producer.ts';
 import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption } from './CliError.ts';
 
 export const JOBS_USAGE = `usage: latentwalk jobs <command>
-  submit <morph|grid|walk|loop> <prompts...> --guild ID [--user ID] [--channel ID] [render options]
+  submit <morph|grid|walk|loop|chain> <prompts...> --guild ID [--user ID] [--channel ID] [render options]
          [--wait [--out FILE] [--timeout SECONDS]]
   list [--guild ID] [--json] [--limit N]      waiting and rendering jobs, in the order they will run
   show ID [--json] [--out FILE]               one job, finished ones included; --out saves its file while
@@ -103,7 +103,7 @@ async function submitCommand(argv: string[]): Promise<number> {
   }
   const prompts = positionals.slice(1);
   const wanted = PROMPTS_PER_KIND[kind];
-  if (prompts.length !== wanted) throw new CliUsageError(`${kind} takes ${wanted} prompt${wanted > 1 ? 's' : ''} in quotes, got ${prompts.length}`);
+  if (prompts.length < wanted.min || prompts.length > wanted.max) throw new CliUsageError(`${kind} takes ${describePromptCount(kind)} in quotes, got ${prompts.length}`);
   if (!v.guild) throw new CliUsageError('submit needs --guild ID (the guild whose queue the job joins)');
   if (v.out && !v.wait) throw new CliUsageError('--out needs --wait (the file is written when the job finishes)');
   const user = v.user ?? 'operator';

@@ -15,11 +15,26 @@ import { hasVisibleCharacter, promptLength } from './promptText.ts';
 /** Bumped when a field changes meaning; workers refuse versions they do not know. */
 export const JOB_SCHEMA_VERSION = 1;
 
-export const JOB_KINDS = ['morph', 'grid', 'loop', 'walk'] as const;
+export const JOB_KINDS = ['morph', 'grid', 'loop', 'walk', 'chain'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
-/** How many prompts each kind takes (grid: top-left, top-right, bottom-left, bottom-right). */
-export const PROMPTS_PER_KIND: Record<JobKind, number> = { morph: 2, grid: 4, loop: 1, walk: 1 };
+/** A chain's stops (one prompt each, usually each from another member): the engine's bounds, repeated here. */
+export const CHAIN_STOPS = { min: 2, max: 8 } as const;
+
+/** How many prompts each kind takes, fewest and most (grid: top-left, top-right, bottom-left, bottom-right; chain: its stops in order). */
+export const PROMPTS_PER_KIND: Record<JobKind, { min: number; max: number }> = {
+  morph: { min: 2, max: 2 },
+  grid: { min: 4, max: 4 },
+  loop: { min: 1, max: 1 },
+  walk: { min: 1, max: 1 },
+  chain: CHAIN_STOPS,
+};
+
+/** "2 prompts", "2 to 8 prompts". */
+export function describePromptCount(kind: JobKind): string {
+  const { min, max } = PROMPTS_PER_KIND[kind];
+  return `${min === max ? min : `${min} to ${max}`} prompt${max === 1 ? '' : 's'}`;
+}
 
 /** The engine's smoothing modes (engine/walks/Refinement.ts), repeated here so the bot never imports the engine. */
 export const SMOOTH_MODES = ['off', 'even', 'blend'] as const;
@@ -35,7 +50,7 @@ const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 let
 
 const promptSchema = z.strictObject({
   text: z.string().trim().min(1, { error: 'is empty' }).refine(hasVisibleCharacter, { error: 'has no visible character' }),
-  /** The user who wrote this prompt (morphs and grids are collaborative). */
+  /** The user who wrote this prompt (morphs, grids and chains are collaborative). */
   contributorId: id,
 });
 
@@ -90,7 +105,7 @@ export const jobSpecSchema = z
   .strictObject({
     v: z.literal(JOB_SCHEMA_VERSION, { error: `schema version must be ${JOB_SCHEMA_VERSION}` }),
     kind: z.enum(JOB_KINDS, { error: `kind must be one of ${JOB_KINDS.join(', ')}` }),
-    prompts: z.array(promptSchema).min(1).max(4),
+    prompts: z.array(promptSchema).min(1).max(CHAIN_STOPS.max),
     settings: settingsSchema,
     guildId: id,
     channelId: id,
@@ -103,11 +118,14 @@ export const jobSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     const wanted = PROMPTS_PER_KIND[spec.kind];
-    if (spec.prompts.length !== wanted) {
+    if (spec.prompts.length < wanted.min || spec.prompts.length > wanted.max) {
+      ctx.addIssue({ code: 'custom', path: ['prompts'], message: `a ${spec.kind} takes ${describePromptCount(spec.kind)}, got ${spec.prompts.length}` });
+    }
+    if (spec.kind === 'chain' && spec.settings.frames !== undefined && spec.settings.frames < spec.prompts.length) {
       ctx.addIssue({
         code: 'custom',
-        path: ['prompts'],
-        message: `a ${spec.kind} takes ${wanted} prompt${wanted === 1 ? '' : 's'}, got ${spec.prompts.length}`,
+        path: ['settings', 'frames'],
+        message: `a chain of ${spec.prompts.length} stops needs at least ${spec.prompts.length} frames (one per stop), got ${spec.settings.frames}`,
       });
     }
     if (spec.kind === 'grid' && spec.settings.frames !== undefined) {

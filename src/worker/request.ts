@@ -35,6 +35,10 @@ export function toEngineRequest(spec: JobSpec, defaults: BackendDefaults): Engin
     case 'loop':
       walk = { kind: 'loop', prompts: [texts[0]!], frames };
       break;
+    case 'chain':
+      // Unless the job says, the pack's frames per leg (as `latentwalk render chain`).
+      walk = { kind: 'chain', prompts: texts, frames: s.frames ?? defaults.frames * texts.length };
+      break;
   }
   const settings: RenderSettings = { seed: s.seed };
   if (s.steps !== undefined) settings.steps = s.steps;
@@ -54,8 +58,8 @@ export function toEngineRequest(spec: JobSpec, defaults: BackendDefaults): Engin
   };
   if (animated) {
     encode.fps = s.fps ?? defaults.fps;
-    // A loop is seamless already; morphs and walks play back and forth unless asked not to.
-    encode.rubberBand = spec.kind === 'loop' ? false : (s.rubberBand ?? true);
+    // A loop and a chain are seamless already; morphs and walks play back and forth unless asked not to.
+    encode.rubberBand = spec.kind === 'loop' || spec.kind === 'chain' ? false : (s.rubberBand ?? true);
   }
   const framesTotal = walk.kind === 'grid' ? walk.gridSize * walk.gridSize : walk.frames;
   return { walk, settings, encode, framesTotal };

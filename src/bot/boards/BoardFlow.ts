@@ -10,6 +10,8 @@
  * - bcancel (button): the starter (or Manage Messages) closes the board.
  * - the sweeper closes boards whose time is up and edits their message to say so: with the starter's token
  *   while it is valid, with the bot token afterwards.
+ *
+ * A `/chain` is opened, cancelled, expired and queued here too; its own buttons are ChainFlow's.
  */
 import {
   InteractionWebhook,
@@ -30,12 +32,15 @@ import type { BotServices } from '../types.ts';
 import { checkPrompt, InputError } from '../validation.ts';
 import { boardModal, PROMPT_INPUT_ID } from './boardModal.ts';
 import { boardContributors, type Board, type BoardKind } from './BoardStore.ts';
+import { chainJobSettings } from './ChainFlow.ts';
 
 export interface StartBoard {
   kind: BoardKind;
   /** Slot texts given in the command (already checked); undefined = open. */
   slots: (string | undefined)[];
   allowMultiple: boolean;
+  /** Chains: the stops that close it by itself. */
+  maxStops?: number;
   settings: JobSettings;
   maxBytes: number;
 }
@@ -64,6 +69,7 @@ export class BoardFlow {
         starterId: interaction.user.id,
         slots: input.slots,
         allowMultiple: input.allowMultiple,
+        ...(input.maxStops !== undefined ? { maxStops: input.maxStops } : {}),
         ttlMs: this.bot.config.boardTtlMs,
         settings: input.settings,
         maxBytes: input.maxBytes,
@@ -152,14 +158,14 @@ export class BoardFlow {
     }
   }
 
-  /** The claim that filled the last slot: show the board complete, then queue its job. */
-  private async complete(interaction: ModalSubmitInteraction | ButtonInteraction, board: Board, guild: GuildSettings): Promise<void> {
+  /** The claim that filled the last slot (or the close of a chain): show the board complete, then queue its job. */
+  async complete(interaction: ModalSubmitInteraction | ButtonInteraction, board: Board, guild: GuildSettings): Promise<void> {
     const completeView = boardView(this.bot.ids, board);
     await this.updateBoard(interaction, { ...completeView, content: fitText(`${completeView.content}\nQueuing…`, LIMITS.content) });
     const draft: JobDraft = {
       kind: board.kind,
       prompts: board.slots.map((slot) => ({ text: slot!.text, contributorId: slot!.userId })),
-      settings: board.settings,
+      settings: board.kind === 'chain' ? chainJobSettings(board.settings, board.slots.length, Math.min(guild.maxFrames, this.bot.jobs.config.limits.maxFrames)) : board.settings,
       requesterId: board.starterId,
       contributors: boardContributors(board),
       maxBytes: Math.min(board.maxBytes, this.render.maxBytesFor(interaction, guild)),

@@ -1,6 +1,8 @@
 /**
  * Collaboration boards in Redis: a `/grid` with missing corners, or a `/morph` without its destination,
- * waiting for members of the channel to fill the empty slots through a button and a modal.
+ * waiting for members of the channel to fill the empty slots through a button and a modal. A `/chain` is a
+ * board too (its slots are its stops, as many as are in; ChainStore.ts changes them), so opening, the cap on
+ * open boards, cancelling and expiry are the same for every kind.
  *
  * Layout (`P` = the Redis prefix):
  * - `P:bot:board:<id>` hash: the board's fields, and `slot:<i>` = JSON `{text, userId, viaModal}` per filled slot;
@@ -18,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { JobRenderSettings } from '../../jobs/index.ts';
 import { LuaScript } from '../../jobs/redis.ts';
 
-export type BoardKind = 'grid' | 'morph';
+export type BoardKind = 'grid' | 'morph' | 'chain';
 export type BoardStatus = 'open' | 'complete' | 'cancelled' | 'expired';
 
 export interface BoardSlot {
@@ -37,6 +39,8 @@ export interface Board {
   slots: (BoardSlot | undefined)[];
   /** Members may fill more than one slot. */
   allowMultiple: boolean;
+  /** Chains: the stops it takes before it closes by itself (its slots are the stops in so far). */
+  maxStops?: number;
   status: BoardStatus;
   createdAt: number;
   expiresAt: number;
@@ -66,7 +70,7 @@ export type ClaimResult =
 export type CloseResult = { kind: 'ok'; board: Board } | { kind: 'closed'; status: BoardStatus } | { kind: 'open' } | { kind: 'gone' };
 
 /** The member's open boards key, from the board hash (the starter's boards in its guild). */
-const OPEN_KEY = `
+export const OPEN_KEY = `
 local function openKey(openBase, key)
   return openBase .. (redis.call('HGET', key, 'guildId') or '') .. ':' .. (redis.call('HGET', key, 'starterId') or '')
 end
@@ -160,6 +164,8 @@ export interface NewBoard {
   /** Slot contents given by the starter in the command (undefined = open slot). */
   slots: (string | undefined)[];
   allowMultiple: boolean;
+  /** Chains: see Board. */
+  maxStops?: number;
   ttlMs: number;
   settings: Board['settings'];
   maxBytes: number;
@@ -180,10 +186,12 @@ export class BoardStore {
   private usersKey(id: string): string {
     return `${this.key(id)}:users`;
   }
-  private get expiryKey(): string {
+  /** Open boards by expiry time (the sweeper's). */
+  get expiryKey(): string {
     return `${this.prefix}:bot:boards:expiry`;
   }
-  private get openBase(): string {
+  /** Prefix of the per-member open boards keys (OPEN_KEY's `openBase`). */
+  get openBase(): string {
     return `${this.prefix}:bot:boards:open:`;
   }
 
@@ -210,6 +218,7 @@ export class BoardStore {
       interactionToken: input.interactionToken,
       tokenExpiresAt: String(input.tokenExpiresAt),
     };
+    if (input.maxStops !== undefined) fields['maxStops'] = String(input.maxStops);
     input.slots.forEach((text, index) => {
       if (text !== undefined) fields[`slot:${index}`] = JSON.stringify({ text, userId: input.starterId, viaModal: false } satisfies BoardSlot);
     });
@@ -333,6 +342,7 @@ function decodeBoard(fields: Record<string, string>): Board | undefined {
     if (fields['jobId']) board.jobId = fields['jobId'];
     if (fields['closedBy']) board.closedBy = fields['closedBy'];
     if (fields['closedAt']) board.closedAt = Number(fields['closedAt']);
+    if (fields['maxStops']) board.maxStops = Number(fields['maxStops']);
     return board;
   } catch {
     return undefined;

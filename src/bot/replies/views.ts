@@ -16,6 +16,7 @@ import type { JobKind, JobListing, JobOutcome, JobProgress, JobResult } from '..
 import { boardContributors, type Board } from '../boards/BoardStore.ts';
 import type { CustomIds } from '../customIds.ts';
 import type { PendingReply } from '../PendingReplies.ts';
+import { chainBoardView } from './chainViews.ts';
 import { fitComponents, fitEmbed, fitText, LIMITS } from './fit.ts';
 import { formatBytes, formatDuration, ordinal, progressBar, safePrompt, userMention } from './text.ts';
 
@@ -41,6 +42,7 @@ const KIND_TITLE: Record<JobKind, string> = {
   grid: '🔲 Grid',
   loop: '🔁 Loop',
   walk: '🚶 Walk',
+  chain: '⛓️ Chain',
 };
 
 export const SLOT_NAMES: Record<'grid' | 'morph', string[]> = {
@@ -49,7 +51,7 @@ export const SLOT_NAMES: Record<'grid' | 'morph', string[]> = {
 };
 
 /** Every view is built here, so every text in it is within Discord's limits (fit.ts), whatever went in. */
-function view(content: string, extra: Partial<MessageView> = {}): MessageView {
+export function view(content: string, extra: Partial<MessageView> = {}): MessageView {
   const embeds = extra.embeds ?? [];
   return {
     ...extra,
@@ -61,7 +63,7 @@ function view(content: string, extra: Partial<MessageView> = {}): MessageView {
 }
 
 /** A button whose label is cut before the builder sees it (the builder throws past 80 UTF-16 units). */
-function button(customId: string, label: string, style: ButtonStyle, emoji?: string): ButtonBuilder {
+export function button(customId: string, label: string, style: ButtonStyle, emoji?: string): ButtonBuilder {
   const built = new ButtonBuilder().setCustomId(customId).setLabel(fitText(label, LIMITS.buttonLabel)).setStyle(style);
   return emoji ? built.setEmoji(emoji) : built;
 }
@@ -94,10 +96,12 @@ export function describeJob(reply: Pick<PendingReply, 'kind' | 'prompts'>, max =
       return `loop of ${quoted[0] ?? '?'}`;
     case 'walk':
       return `walk around ${quoted[0] ?? '?'}`;
+    case 'chain':
+      return `chain through ${quoted.join(' → ')} and back`;
   }
 }
 
-function credits(contributors: readonly string[]): string {
+export function credits(contributors: readonly string[]): string {
   return contributors.map(userMention).join(', ');
 }
 
@@ -148,6 +152,7 @@ const PROMPT_LABELS: Record<JobKind, string[]> = {
   grid: ['Top left', 'Top right', 'Bottom left', 'Bottom right'],
   loop: ['Prompt'],
   walk: ['Prompt'],
+  chain: Array.from({ length: 8 }, (_, i) => `Stop ${i + 1}`),
 };
 
 type DoneOutcome = Extract<JobOutcome, { status: 'done' }>;
@@ -180,7 +185,7 @@ export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: st
   }));
   fields.push({ name: 'Contributors', value: credits(reply.contributors) || '—' });
   const rendered = report.gridSize ? `${report.gridSize}×${report.gridSize} cells` : `${report.frames} rendered`;
-  const inFile = artifact.frameCount > 1 ? `, ${artifact.frameCount} in the ${reply.kind === 'loop' ? 'loop' : 'ping-pong'}` : '';
+  const inFile = artifact.frameCount > 1 ? `, ${artifact.frameCount} in the ${reply.kind === 'loop' || reply.kind === 'chain' ? 'loop' : 'ping-pong'}` : '';
   fields.push(
     { name: 'Seed', value: String(report.seed), inline: true },
     { name: 'Steps', value: String(report.steps), inline: true },
@@ -257,6 +262,7 @@ export function movedView(reply: PendingReply): MessageView {
 // Boards.
 
 export function boardView(ids: CustomIds, board: Board): MessageView {
+  if (board.kind === 'chain') return chainBoardView(ids, board);
   const names = SLOT_NAMES[board.kind];
   const lines: string[] = [];
   if (board.kind === 'morph') {
@@ -296,7 +302,7 @@ export function boardRetryView(ids: CustomIds, board: Board, reason: string): Me
 // Queue listing.
 
 export function queueListView(guildName: string, jobs: readonly JobListing[]): MessageView {
-  if (jobs.length === 0) return view(`📭 Nothing is queued in ${safePrompt(guildName, 100)}. Start something with /morph, /grid, /loop or /walk.`);
+  if (jobs.length === 0) return view(`📭 Nothing is queued in ${safePrompt(guildName, 100)}. Start something with /morph, /grid, /loop, /walk or /chain.`);
   const lines = jobs.slice(0, 20).map((job, index) => {
     const who = userMention(job.userId);
     if (job.state === 'active') {
