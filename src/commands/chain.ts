@@ -43,9 +43,6 @@ export const chain = {
       const stops = interaction.options.getInteger('stops') ?? Math.min(bot.config.chainStops, maxFrames);
       if (stops < CHAIN_STOPS.min || stops > CHAIN_STOPS.max) throw new InputError(`stops must be from ${CHAIN_STOPS.min} to ${CHAIN_STOPS.max}.`);
       if (stops > maxFrames) throw new InputError(`This server renders at most ${maxFrames} frames, and every stop is one: ask for ${maxFrames} stops or fewer.`);
-      if (options.frames !== undefined && options.frames < stops) {
-        throw new InputError(`A chain of up to ${stops} stops needs at least ${stops} frames (one per stop); ask for more frames or fewer stops.`);
-      }
       await bot.render.checkRenderable(options);
       const settings = bot.render.settingsFor('chain', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);
