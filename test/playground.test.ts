@@ -6,6 +6,7 @@
  *   which loads in the page and has more than one frame;
  * - a `/grid` board filled as four members (switching member, pressing the board's button, filling the modal),
  *   the grid credited to all four; the screenshot for the README (docs/playground.png);
+ * - a `/chain` board filled by four members, a stop each: one looping GIF, each stop credited to its member;
  * - Cancel pressed on a running job (a long render), with the ephemeral answer seen only by its member;
  * - SIGINT stops the playground and every process it started.
  */
@@ -162,6 +163,43 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await page.screenshot({ path: SCREENSHOT });
     await page.setViewportSize({ width: 1280, height: 860 });
     assert.equal((await sharp(SCREENSHOT).metadata()).width, 1280);
+  });
+
+  it('fills a /chain board as four members, one stop each, and credits each with their stop', async () => {
+    await page.locator('[data-member="alice"]').click();
+    await page.locator('.member.me', { hasText: 'Alice' }).waitFor();
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/chain prompt:a red circle stops:4 frames:8');
+    await input.press('Enter');
+    const board = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/chain' }) }).last();
+    await board.locator('.message-content', { hasText: '1 of 4 stops' }).waitFor();
+    const boardById = page.locator(`.message[data-message-id="${await board.getAttribute('data-message-id')}"]`);
+    const stops = [
+      ['bob', 'Bob', 'a blue square'],
+      ['carol', 'Carol', 'a green triangle'],
+      ['dave', 'Dave', 'a yellow star'],
+    ] as const;
+    for (const [username, name, prompt] of stops) {
+      await page.locator(`[data-member="${username}"]`).click();
+      await page.locator('.member.me', { hasText: name }).waitFor();
+      await boardById.locator('.button', { hasText: 'Add or change your stop' }).click();
+      const modal = page.locator('.modal');
+      await modal.locator('.modal-title', { hasText: 'Your stop on the chain' }).waitFor();
+      await modal.locator('.modal-input').fill(prompt);
+      await modal.locator('.modal-submit').click();
+      await modal.waitFor({ state: 'detached' });
+      await boardById.locator('.message-content', { hasText: prompt }).waitFor();
+    }
+    const img = boardById.locator('.embed-image img');
+    await img.waitFor({ timeout: 60_000 });
+    const gif = await loadedImage(img);
+    assert.equal(gif.format, 'gif');
+    assert.equal(gif.pages, 8, 'a loop through the four stops, no ping-pong');
+    const stopField = (n: number) => boardById.locator(`[data-field="Stop ${n}"] .embed-field-value`).innerText();
+    for (const [n, text, name] of [[1, 'a red circle', 'Alice'], [2, 'a blue square', 'Bob'], [3, 'a green triangle', 'Carol'], [4, 'a yellow star', 'Dave']] as const) {
+      assert.match(await stopField(n), new RegExp(`${text}.*@${name}`));
+    }
   });
 
   it('cancels a running job with its Cancel button; the answer is only shown to its member', async () => {
