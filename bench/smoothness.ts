@@ -1,5 +1,5 @@
 /**
- * The smoothness table of `npm run bench`: morphs, loops, walks and grids rendered off (the guide's walk),
+ * The smoothness table of `npm run bench`: morphs, loops, walks, chains and grids rendered off (the guide's walk),
  * even and blend, with the change between consecutive frames (largest step, median, the largest step's share
  * of all change, largest / median), what each cost (transformer calls and frame-steps) and the artifact's
  * bytes as the bot would post it (morphs and walks as rubber-band GIFs, loops forward, grids as PNG).
@@ -29,6 +29,13 @@ export const BENCH_GRIDS: readonly (readonly [string, string, string, string])[]
   ['a purple ring on a black background', 'an orange square on a gray background', 'a white star', 'a big blue circle, top left'],
 ];
 
+/** Chains through three to five of the shapes, 8 frames a leg. */
+export const BENCH_CHAINS: readonly (readonly string[])[] = [
+  ['a red circle', 'a blue square', 'a green triangle', 'a yellow star'],
+  ['a purple ring on a black background', 'an orange square on a gray background', 'a white star'],
+  ['a red circle', 'a green star', 'a blue square', 'a yellow triangle', 'a purple ring'],
+];
+
 const MODES: readonly SmoothMode[] = ['off', 'even', 'blend'];
 
 export interface SmoothnessRow {
@@ -42,6 +49,8 @@ export interface SmoothnessRow {
   frameSteps: number;
   bytes: number;
   ms: number;
+  /** Loops and chains: the step from the last frame back to the first. */
+  seam?: number;
 }
 
 function label(spec: WalkSpec): string {
@@ -57,6 +66,7 @@ export async function runSmoothnessBench(model: LoadedModel, options: { log?: (l
     ...(options.quick ? BENCH_MORPHS.slice(0, 3) : BENCH_MORPHS).map((prompts): WalkSpec => ({ kind: 'morph', prompts: [prompts[0], prompts[1]], frames: 16 })),
     ...(options.quick ? BENCH_SHAPES.slice(0, 2) : BENCH_SHAPES).map((p): WalkSpec => ({ kind: 'loop', prompts: [p], frames: 32 })),
     ...(options.quick ? BENCH_SHAPES.slice(0, 2) : BENCH_SHAPES).map((p): WalkSpec => ({ kind: 'walk', prompts: [p], frames: 32 })),
+    ...(options.quick ? BENCH_CHAINS.slice(0, 1) : BENCH_CHAINS).map((prompts): WalkSpec => ({ kind: 'chain', prompts, frames: 8 * prompts.length })),
     ...(options.quick ? [] : BENCH_GRIDS).map((prompts): WalkSpec => ({ kind: 'grid', prompts: [...prompts] as [string, string, string, string], gridSize: 4 })),
   ];
   const rows: SmoothnessRow[] = [];
@@ -74,6 +84,7 @@ export async function runSmoothnessBench(model: LoadedModel, options: { log?: (l
       });
       const s = report.smoothness;
       const row: SmoothnessRow = { spec, mode, largest: s.largest, median: s.median, share: s.largestShare, ratio: s.largestToMedian, calls: report.transformerCalls, frameSteps: report.frameSteps, bytes: art.bytes.length, ms };
+      if (spec.kind === 'loop' || spec.kind === 'chain') row.seam = s.steps.at(-1)!;
       rows.push(row);
       log(
         `${(mode === 'off' ? label(spec) : '').slice(0, 74).padEnd(74)} ${mode.padEnd(5)} ${s.largest.toFixed(1).padStart(7)} ${s.median.toFixed(1).padStart(6)} ${`${(s.largestShare * 100).toFixed(0)}%`.padStart(5)} ${(Number.isFinite(s.largestToMedian) ? s.largestToMedian.toFixed(1) : 'inf').padStart(6)} ${String(report.transformerCalls).padStart(5)} ${String(report.frameSteps).padStart(7)} ${String(art.bytes.length).padStart(7)}`,
@@ -94,11 +105,13 @@ export function summarizeSmoothness(rows: readonly SmoothnessRow[]): string[] {
       `blend morphs (${morphs.length}): worst largest share ${(worst(morphs, 'share') * 100).toFixed(0)}% (target <= 20%), worst largest / median ${worst(morphs, 'ratio').toFixed(1)} (target <= 4); off: ${(worst(of('morph', 'off'), 'share') * 100).toFixed(0)}%, ${worst(of('morph', 'off'), 'ratio').toFixed(1)}`,
     );
   }
-  for (const kind of ['loop', 'walk'] as const) {
+  for (const kind of ['loop', 'walk', 'chain'] as const) {
     const rs = of(kind, 'blend');
-    if (rs.length > 0) lines.push(`blend ${kind}s (${rs.length}): worst largest / median ${worst(rs, 'ratio').toFixed(1)} (target <= 4); off: ${worst(of(kind, 'off'), 'ratio').toFixed(1)}`);
+    if (rs.length === 0) continue;
+    const seams = kind === 'walk' ? '' : `; the seam step at most ${Math.max(...rs.map((r) => r.seam! / r.median)).toFixed(1)}x the median, never 0 (min ${Math.min(...rs.map((r) => r.seam!)).toFixed(1)})`;
+    lines.push(`blend ${kind}s (${rs.length}): worst largest / median ${worst(rs, 'ratio').toFixed(1)} (target <= 4); off: ${worst(of(kind, 'off'), 'ratio').toFixed(1)}${seams}`);
   }
-  for (const kind of ['morph', 'loop', 'walk', 'grid'] as const) {
+  for (const kind of ['morph', 'loop', 'walk', 'chain', 'grid'] as const) {
     const blend = of(kind, 'blend');
     const off = of(kind, 'off');
     if (blend.length === 0) continue;
