@@ -24,7 +24,7 @@ export function playgroundGuild(): GuildSeed {
     id: PLAYGROUND_GUILD_ID,
     name: 'Latent Space',
     channels: [
-      { id: PLAYGROUND_CHANNELS.general, name: 'general', topic: 'Try /morph, /grid, /loop or /walk' },
+      { id: PLAYGROUND_CHANNELS.general, name: 'general', topic: 'Try /morph, /grid, /loop, /walk or /chain' },
       { id: PLAYGROUND_CHANNELS.renders, name: 'renders', topic: 'More room for renders' },
     ],
     members: [

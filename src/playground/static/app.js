@@ -350,7 +350,7 @@ function renderMessages(jump) {
   const welcome = el('div', 'welcome');
   welcome.append(el('div', 'welcome-hash', '#'), el('h2', '', `Welcome to #${channel?.name ?? ''}!`));
   const hint = el('p');
-  hint.innerHTML = markdown('Type `/` to see what the bot can do, e.g. `/morph from:a red circle to:a blue square`, or start a `/grid` board and fill its corners as different members.', mdCtx);
+  hint.innerHTML = markdown('Type `/` to see what the bot can do, e.g. `/morph from:a red circle to:a blue square`, or start a `/grid` or `/chain` board and fill it as different members.', mdCtx);
   welcome.append(hint);
   container.append(welcome);
   for (const message of list) container.append(renderMessage(message));
