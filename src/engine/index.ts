@@ -6,11 +6,13 @@
  *   const { frames, report } = await render(model, { kind: 'morph', prompts: ['a dog', 'a cat'], frames: 8 }, { seed: 1 });
  *   const gif = await encodeArtifact(frames, { format: 'gif', fps: 10, rubberBand: true, maxBytes: 10 * 1024 * 1024 });
  */
-import { fileURLToPath } from 'node:url';
+import { EngineError } from './errors.ts';
+import { bundledPackDir, defaultPackDir, installedBundledPacks, isBundledPackName, resolveModelDir } from './pack/bundled.ts';
 import { loadModelPack, type ModelPack, type RenderDefaults } from './pack/ModelPack.ts';
 import { renderWith } from './render.ts';
 import { PromptEncoder } from './text/PromptEncoder.ts';
 import type { SamplerPath } from './sampler/Denoiser.ts';
+import type { Vocabulary } from './text/Vocabulary.ts';
 import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from './types.ts';
 
 export type * from './types.ts';
@@ -24,8 +26,11 @@ export type { SamplerPath } from './sampler/Denoiser.ts';
 export { SMOOTH_MODES, DEFAULT_SMOOTH_MODE } from './walks/Refinement.ts';
 export { describeSmoothness, measureSequence, measureGrid, frameChange } from './walks/Smoothness.ts';
 
-/** The pack the CLI, the demo and the worker use when none is named. */
-export const BUNDLED_MODEL_DIR = fileURLToPath(new URL('../../models/shapes', import.meta.url));
+export { BUNDLED_PACKS, DEFAULT_BUNDLED_PACK, bundledPackDir, defaultPackDir, installedBundledPacks, isBundledPackName, resolveModelDir, type BundledPackName } from './pack/bundled.ts';
+export { Vocabulary, promptWords, unknownWords } from './text/Vocabulary.ts';
+
+/** The pack the CLI, the demo and the worker use when none is named (pack/bundled.ts DEFAULT_BUNDLED_PACK). */
+export const BUNDLED_MODEL_DIR = defaultPackDir();
 
 export interface LoadModelOptions {
   /** One provider; shorthand for `providers: [provider]`. Default 'cpu'. */
@@ -51,6 +56,10 @@ export interface LoadedModel {
   /** "execution provider: webgpu (cuda: ...)": which provider loaded and why earlier candidates did not. */
   readonly providerLine: string;
   readonly defaults: RenderDefaults;
+  /** The words the model knows, when its latentwalk.json declares them (small models; SD3 declares none). */
+  readonly vocabulary?: Vocabulary;
+  /** Prompts to suggest, most common first, when its latentwalk.json declares them. */
+  readonly suggestions?: readonly string[];
   /** @internal */
   readonly pack: ModelPack;
   /** @internal */
@@ -58,8 +67,14 @@ export interface LoadedModel {
   dispose(): Promise<void>;
 }
 
-export async function loadModel(dir: string = BUNDLED_MODEL_DIR, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const pack = await loadModelPack(dir, options);
+/** `nameOrDir`: a pack directory, a bundled pack's name (`shapes`, `emoji`), or nothing for the default pack. */
+export async function loadModel(nameOrDir?: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const given = nameOrDir?.trim();
+  if (given && isBundledPackName(given) && !installedBundledPacks().includes(given)) {
+    const installed = installedBundledPacks();
+    throw new EngineError('PACK_NOT_FOUND', `the bundled model '${given}' is not installed here (${bundledPackDir(given)} is missing); bundled models here: ${installed.join(', ') || 'none'}`);
+  }
+  const pack = await loadModelPack(resolveModelDir(nameOrDir), options);
   const prompts = new PromptEncoder(pack, options.promptCacheSize ?? 64);
   return {
     name: pack.name,
@@ -67,6 +82,8 @@ export async function loadModel(dir: string = BUNDLED_MODEL_DIR, options: LoadMo
     provider: pack.provider,
     providerLine: pack.providerLine,
     defaults: pack.defaults,
+    ...(pack.vocabulary ? { vocabulary: pack.vocabulary } : {}),
+    ...(pack.suggestions ? { suggestions: pack.suggestions } : {}),
     pack,
     prompts,
     dispose: () => pack.dispose(),

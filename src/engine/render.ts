@@ -72,6 +72,7 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
       timesteps: [...schedule.timesteps],
       timings: { textEncodingMs, denoisingMs: runner.denoisingMs, decodingMs: runner.decodingMs },
       truncations,
+      ...(pack.vocabulary ? { unknownWords: pack.vocabulary.unknownWords(spec.prompts) } : {}),
       resumedFrames: runner.resumed,
       smooth: s.smooth,
       smoothness,

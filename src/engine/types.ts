@@ -134,6 +134,11 @@ export interface RenderReport extends Partial<WalkFigures> {
   timesteps: number[];
   timings: StageTimings;
   truncations: PromptTruncation[];
+  /**
+   * Words of the prompts the model does not know (text/Vocabulary.ts), when its pack declares a vocabulary;
+   * absent for packs that declare none (real SD3 models).
+   */
+  unknownWords?: string[];
   /** Frames taken from `completedFrames` instead of being rendered. */
   resumedFrames: number;
 }

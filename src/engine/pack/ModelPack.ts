@@ -13,6 +13,7 @@ import type { SamplerPath } from '../sampler/Denoiser.ts';
 import type { ProviderName } from '../types.ts';
 import { ClipTokenizer } from '../text/ClipTokenizer.ts';
 import { T5Tokenizer } from '../text/T5Tokenizer.ts';
+import { Vocabulary } from '../text/Vocabulary.ts';
 import { PackManifestSchema, describeZodIssue, type PackManifest } from './PackManifest.ts';
 
 export interface RenderDefaults {
@@ -85,6 +86,10 @@ export interface ModelPack {
   readonly t5?: T5Component;
   readonly transformer: TransformerComponent;
   readonly vae: VaeComponent;
+  /** The words the model's captions used, when latentwalk.json declares them (small models only). */
+  readonly vocabulary?: Vocabulary;
+  /** Prompts to suggest, most common first, when latentwalk.json declares them. */
+  readonly suggestions?: readonly string[];
   dispose(): Promise<void>;
 }
 
@@ -158,7 +163,7 @@ const IDS = ['int64', 'int32'] as const;
 export async function loadModelPack(dirArg: string, options: LoadPackOptions = {}): Promise<ModelPack> {
   const dir = resolve(dirArg);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new EngineError('PACK_NOT_FOUND', `model pack not found: ${dir} is not a directory (pass --model DIR with an SD3 ONNX export)`);
+    throw new EngineError('PACK_NOT_FOUND', `model pack not found: ${dir} is not a directory (pass --model DIR with an SD3 ONNX export, or a bundled model's name such as shapes)`);
   }
   readJson(dir, 'model_index.json', true);
   const rawManifest = readJson(dir, 'latentwalk.json', false) ?? {};
@@ -286,6 +291,8 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       ...(t5 ? { t5 } : {}),
       transformer: { session: tSession, names, latentChannels, contextWidth, pooledWidth, patchSize, ...(fixedLatent ? { fixedLatent } : {}) },
       vae,
+      ...(manifest.vocabulary ? { vocabulary: Vocabulary.from(manifest.vocabulary) } : {}),
+      ...(manifest.suggestions ? { suggestions: manifest.suggestions.map((p) => p.trim()) } : {}),
       dispose: async () => {
         await Promise.all([...opened.map((s) => s.dispose()), graphs.dispose()]);
       },

@@ -1,14 +1,39 @@
 /**
  * `latentwalk.json`: an optional file at a pack's root that overrides tensor names and constants for layouts
  * other than optimum's SD3 export, and declares the pack's own render defaults. Every key is optional.
+ *
+ * A small model trained on a closed set of captions declares what it knows: `vocabulary` (every word its
+ * captions used) and `suggestions` (prompts to offer, most common first). With a vocabulary, prompts get told
+ * which of their words the model does not know; real SD3 packs declare none and get no note.
  */
 import { z } from 'zod';
 
 const name = z.string().min(1);
 
+/** Most words a vocabulary may list, and most suggestions (Discord offers 25 at a time). */
+export const MAX_VOCABULARY_WORDS = 100_000;
+export const MAX_SUGGESTIONS = 5_000;
+/** A suggestion is offered as a Discord autocomplete choice: 1-100 characters. */
+export const MAX_SUGGESTION_CHARS = 100;
+
+const word = z
+  .string()
+  .min(1, { error: 'must not be empty' })
+  .max(100, { error: 'must be at most 100 characters' })
+  .regex(/^\S+$/u, { error: 'must be one word (no spaces)' });
+
+const suggestion = z
+  .string()
+  .refine((s) => s.trim().length > 0, { error: 'must not be empty' })
+  .refine((s) => [...s].length <= MAX_SUGGESTION_CHARS && s.length <= MAX_SUGGESTION_CHARS, { error: `must be at most ${MAX_SUGGESTION_CHARS} characters` });
+
 export const PackManifestSchema = z
   .object({
     name: name.optional(),
+    /** Every word the model's captions used (lowercase); prompts' other words are reported as unknown. */
+    vocabulary: z.array(word).max(MAX_VOCABULARY_WORDS, { error: `must list at most ${MAX_VOCABULARY_WORDS} words` }).optional(),
+    /** Prompts to suggest as the user types, most common first. */
+    suggestions: z.array(suggestion).max(MAX_SUGGESTIONS, { error: `must list at most ${MAX_SUGGESTIONS} prompts` }).optional(),
     defaults: z
       .object({
         width: z.number().int().positive(),
