@@ -25,6 +25,7 @@ import {
   type EffectiveSetting,
   type EnvSetting,
 } from '../settings/index.ts';
+import { BUNDLED_PACKS, DEFAULT_BUNDLED_PACK, resolveModelDir } from '../engine/pack/bundled.ts';
 
 export { loadDotEnv, TABLE_BEGIN, TABLE_END, type DotEnv } from '../settings/index.ts';
 
@@ -103,10 +104,10 @@ export function validateStackConfig(env: NodeJS.ProcessEnv, options: ValidateOpt
   }
   const modelDir = readSettingSafe(env, 'LATENTWALK_MODEL_DIR') as string | undefined;
   if (withWorker && modelDir !== undefined && !bad.has('LATENTWALK_MODEL_DIR')) {
-    const path = resolve(cwd, modelDir);
+    const path = resolveModelDir(modelDir, cwd);
     if (!existsSync(path) || !statSync(path).isDirectory()) {
       errors.push(
-        new ConfigError('LATENTWALK_MODEL_DIR', `LATENTWALK_MODEL_DIR must be a model pack directory; ${path} is ${existsSync(path) ? 'not a directory' : 'missing'} (unset it for the bundled model)`),
+        new ConfigError('LATENTWALK_MODEL_DIR', `LATENTWALK_MODEL_DIR must be a model pack directory; ${path} is ${existsSync(path) ? 'not a directory' : 'missing'} (or name a bundled model: ${BUNDLED_PACKS.join(', ')}; unset it for the default, ${DEFAULT_BUNDLED_PACK})`),
       );
     }
   }
@@ -115,7 +116,7 @@ export function validateStackConfig(env: NodeJS.ProcessEnv, options: ValidateOpt
   const dataDir = resolve(cwd, settingOrDefault(START_SETTINGS, env, 'LATENTWALK_DATA_DIR') ?? 'data');
   return {
     env,
-    jobs: loadJobsConfig(env, modelDir !== undefined ? { worker: { modelDir: resolve(cwd, modelDir) } } : {}),
+    jobs: loadJobsConfig(env, modelDir !== undefined ? { worker: { modelDir: resolveModelDir(modelDir, cwd) } } : {}),
     bot: withBot ? loadBotConfig(env) : undefined,
     ops: loadOpsConfig(env),
     start: { dataDir },

@@ -8,7 +8,7 @@ import { CliUsageError } from './CliError.ts';
 const USAGE = `usage: latentwalk <command> [options]
 commands:
   render <kind> <prompts...>                   render a morph, grid, walk, loop or chain to a GIF or image (latentwalk render --help)
-  demo [--out-dir DIR]                         render a morph, a grid, a walk and a loop with the bundled model
+  demo [--out-dir DIR] [--model NAME|DIR]      render a morph, a grid, a walk and a loop with the bundled model
   worker                                       run a render worker (takes jobs from Redis)
   jobs <submit|list|show|cancel|retry> ...     submit and inspect jobs in the queue
   jobs local-redis                             start a redis-server with AOF and noeviction for local use

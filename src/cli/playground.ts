@@ -13,7 +13,8 @@ Starts a private Redis, a render worker on the bundled model, a local Discord-co
   --host HOST      address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 opens it to your
                    network, with no authentication: anyone who can reach it can act as any member)
   --port N         port (default ${DEFAULT_PLAYGROUND_PORT}, or a free one when that is taken; 0: any free port)
-  --model DIR      model pack for the worker (default: the bundled one, or LATENTWALK_MODEL_DIR)
+  --model NAME|DIR a bundled model (shapes, emoji) or a pack directory for the worker (default: the
+                   bundled default, or LATENTWALK_MODEL_DIR)
   --provider NAME  cpu, webgpu or cuda (LATENTWALK_PROVIDER)
   --verbose        print the worker's and the bot's logs
 The page: one guild (#general, #renders), four members to act as (alice can manage the server), the bot's

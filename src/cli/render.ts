@@ -32,7 +32,7 @@ export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop|chai
   walk "<prompt>"              walk around one prompt (rubber-band GIF)
   loop "<prompt>"              seamless circular noise walk (GIF)
   chain "<p1>" "<p2>" ...      seamless loop through 2 to 8 prompts and back to the first (GIF)
-options: --model DIR --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
+options: --model NAME|DIR (a bundled model: shapes, emoji; or a pack directory) --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
          --smooth off|even|blend (default blend) --threads N
          --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
@@ -315,6 +315,24 @@ export function describeOutcome(o: RenderOutcome, out: string): string[] {
   return lines;
 }
 
+/** Most unknown words named on the line; the rest are counted. */
+const MAX_NAMED_WORDS = 12;
+
+/**
+ * One line naming the words of the prompts this model does not know (models that declare a vocabulary in
+ * latentwalk.json), or undefined when it knows them all or declares none. The render still runs.
+ */
+export function unknownWordsLine(model: Pick<LoadedModel, 'name' | 'vocabulary' | 'suggestions'>, prompts: readonly string[]): string | undefined {
+  const words = model.vocabulary?.unknownWords(prompts) ?? [];
+  if (words.length === 0) return undefined;
+  const named = words.slice(0, MAX_NAMED_WORDS).join(', ') + (words.length > MAX_NAMED_WORDS ? ` and ${words.length - MAX_NAMED_WORDS} more` : '');
+  const example = model.suggestions?.[0];
+  return (
+    `note: the model '${model.name}' does not know ${words.length === 1 ? 'this word' : 'these words'}: ${named};` +
+    ` it renders ${words.length === 1 ? 'it' : 'them'} as noise${example ? ` (it knows prompts like "${example}")` : ''}`
+  );
+}
+
 export async function runRenderCommand(argv: string[]): Promise<number> {
   const job = parseRenderArgs(argv);
   formatForPath(job.spec.kind, job.out);
@@ -323,6 +341,8 @@ export async function runRenderCommand(argv: string[]): Promise<number> {
   // without a logger the pack reports on stderr only when a provider fell back to another
   const model = await loadModel(job.modelDir, { providers: job.providers, ...(job.threads !== undefined ? { threads: job.threads } : {}) });
   try {
+    const note = unknownWordsLine(model, job.spec.prompts);
+    if (note) console.log(note);
     const outcome = await renderToFile(model, job, new ProgressBar());
     for (const line of describeOutcome(outcome, job.out)) console.log(line);
     return 0;

@@ -21,7 +21,8 @@ import { CliUsageError, parseNumberOption } from './CliError.ts';
 
 export const WORKER_USAGE = `usage: latentwalk worker [options]
   --concurrency N        jobs rendered at once (LATENTWALK_WORKER_CONCURRENCY, default 1: one per GPU)
-  --model DIR            model pack (LATENTWALK_MODEL_DIR, default the bundled pack)
+  --model NAME|DIR       a bundled model (shapes, emoji) or a model pack directory (LATENTWALK_MODEL_DIR,
+                         default the bundled default)
   --provider NAME        cpu, webgpu or cuda (LATENTWALK_PROVIDER)
   --threads N            onnxruntime threads per model session (LATENTWALK_THREADS, default one per core)
   --name NAME            worker name in logs and job records (default host-pid)

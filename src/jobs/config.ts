@@ -122,7 +122,7 @@ export const JOBS_SETTINGS = {
     z.string().trim().min(1, { error: 'must not be empty' }),
     'a model pack directory',
     WORKER,
-    'The SD3 ONNX model pack the worker loads; unset: the bundled "shapes" model (models/shapes).',
+    'The model the worker loads: a bundled model\'s name (shapes, emoji) or an SD3 ONNX model pack directory; unset: the bundled default (models/shapes).',
   ),
   LATENTWALK_PROVIDER: setting(
     z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),

@@ -23,6 +23,7 @@ import { LocalDiscord } from '../local-discord/index.ts';
 import type { LogFields, OpsLogger } from '../ops/log.ts';
 import { PlaygroundBridge } from './bridge.ts';
 import { PLAYGROUND_BOT, PLAYGROUND_GUILD_ID, playgroundGuild } from './seed.ts';
+import { resolveModelDir } from '../engine/pack/bundled.ts';
 
 export const DEFAULT_PLAYGROUND_PORT = 5199;
 
@@ -93,7 +94,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     env['LATENTWALK_DATA_DIR'] = dataDir;
     // Ctrl-C should not wait long for a render: its job goes back to the queue (which goes away anyway).
     env['LATENTWALK_SHUTDOWN_GRACE_MS'] ??= '1000';
-    if (options.modelDir) env['LATENTWALK_MODEL_DIR'] = resolve(options.modelDir);
+    if (options.modelDir) env['LATENTWALK_MODEL_DIR'] = resolveModelDir(options.modelDir);
     if (options.provider) env['LATENTWALK_PROVIDER'] = options.provider;
     const external = env['REDIS_URL']?.trim();
     if (external) {
