@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { JobsConfig } from '../src/jobs/config.ts';
 import { JobProducer } from '../src/jobs/producer.ts';
-import { sizeUnavailable, WORKER_ANNOUNCE_TTL_MS, type WorkerAnnouncement } from '../src/jobs/workers.ts';
+import { LEXICON_TTL_MS, lexiconId, sizeUnavailable, WORKER_ANNOUNCE_TTL_MS, type WorkerAnnouncement } from '../src/jobs/workers.ts';
 import { loadEngineBackend } from '../src/worker/backend.ts';
 import { createNoopBackend } from '../src/worker/noop-backend.ts';
 import { RenderWorker } from '../src/worker/render-worker.ts';
@@ -69,21 +69,59 @@ describe('WorkerDirectory', () => {
       try {
         const live = await producer.workers.live();
         assert.deepEqual(
-          live.map(({ seenAt: _seenAt, ...rest }) => rest),
+          live.map(({ seenAt: _seenAt, lexicon: _lexicon, ...rest }) => rest),
           [{ id: `w-${expected.model}`, ...expected }],
         );
+        // shapes declares its vocabulary and suggestions (latentwalk.json): published once, named by id
+        assert.equal(live[0]!.lexicon !== undefined, expected.model === 'shapes');
       } finally {
         await worker.stop(0);
         await backend.dispose();
       }
       assert.deepEqual(await producer.workers.live(), [], 'withdrawn on stop');
     }
-    // A backend that renders any size announces none.
+    // A backend that renders any size announces none, and has no lexicon.
     const noop = await RenderWorker.start({ config, backend: createNoopBackend(), name: 'w-noop' });
     try {
       assert.deepEqual((await producer.workers.live()).map((w) => [w.id, w.model, w.fixedSize]), [['w-noop', 'noop', undefined]]);
     } finally {
       await noop.stop(0);
     }
+  });
+});
+
+describe('model lexicons', () => {
+  it('a shapes worker publishes its vocabulary and suggestions; the TTL is refreshed and a lost one comes back', async () => {
+    const backend = await loadEngineBackend({ modelDir: 'shapes' });
+    assert.ok(backend.lexicon);
+    const worker = await RenderWorker.start({ config, backend, name: 'w-lexicon' });
+    try {
+      const [entry] = await producer.workers.live();
+      assert.equal(entry!.lexicon, lexiconId(backend.lexicon));
+      assert.match(entry!.lexicon!, /^shapes-[0-9a-f]{16}$/);
+      const lexicon = await producer.workers.lexicon(entry!.lexicon!);
+      assert.equal(lexicon?.model, 'shapes');
+      assert.ok(lexicon?.vocabulary?.includes('circle') && !lexicon.vocabulary.includes('dog'));
+      assert.equal(lexicon?.suggestions?.[0], 'a red circle');
+      const key = producer.guildQueue.keys.lexicon(entry!.lexicon!);
+      const ttl = await producer.redis.pttl(key);
+      assert.ok(ttl > 0 && ttl <= LEXICON_TTL_MS, `ttl ${ttl}`);
+      await producer.redis.del(key);
+      await producer.workers.refreshLexicon(backend.lexicon);
+      assert.deepEqual(await producer.workers.lexicon(entry!.lexicon!), lexicon, 'published again');
+      assert.equal(await producer.workers.lexicon('nothing-0000000000000000'), undefined);
+      await producer.redis.set(producer.guildQueue.keys.lexicon('bad-0'), '{not json');
+      assert.equal(await producer.workers.lexicon('bad-0'), undefined, 'an unreadable entry is no lexicon');
+    } finally {
+      await worker.stop(0);
+      await backend.dispose();
+    }
+  });
+
+  it('the id names the model and changes with the content', () => {
+    const a = lexiconId({ model: 'shapes', vocabulary: ['red'], suggestions: ['a red circle'] });
+    assert.equal(a, lexiconId({ model: 'shapes', vocabulary: ['red'], suggestions: ['a red circle'] }));
+    assert.notEqual(a, lexiconId({ model: 'shapes', vocabulary: ['red', 'blue'], suggestions: ['a red circle'] }));
+    assert.match(lexiconId({ model: 'my model/v2:x', vocabulary: [] }), /^my_model_v2_x-[0-9a-f]{16}$/);
   });
 });

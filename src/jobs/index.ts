@@ -20,4 +20,4 @@ export { JobProducer, readableFailure, type SubmitTicket, type JobListing, type 
 export { ResultConsumer, type GiveUpHandler, type ResultAttempt, type ResultConsumerOptions, type ResultHandler } from './results.ts';
 export { type JobPosition, type JobRecord } from './guild-queue.ts';
 export { checkRedisServer, type RedisServerInfo } from './redis.ts';
-export { WorkerDirectory, sizeUnavailable, WORKER_ANNOUNCE_INTERVAL_MS, WORKER_ANNOUNCE_TTL_MS, type WorkerAnnouncement } from './workers.ts';
+export { WorkerDirectory, sizeUnavailable, lexiconId, WORKER_ANNOUNCE_INTERVAL_MS, WORKER_ANNOUNCE_TTL_MS, type ModelLexicon, type WorkerAnnouncement } from './workers.ts';

@@ -29,6 +29,8 @@
  * | B:results:tries:<group>          | hash   | entry id → failed tries and when the next is due (a group's     |
  * |                                  |        | pending entries; survives restarts)                             |
  * | B:workers                        | hash   | worker id → its model and fixed size, refreshed while it runs   |
+ * | B:lexicon:<id>                   | string | a model's vocabulary and suggestions (JSON; id: name + content  |
+ * |                                  |        | hash), with a TTL its workers refresh                           |
  *
  * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.
  * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below;
@@ -97,5 +99,8 @@ export class JobKeys {
   }
   get workers(): string {
     return `${this.base}:workers`;
+  }
+  lexicon(id: string): string {
+    return `${this.base}:lexicon:${id}`;
   }
 }

@@ -5,6 +5,7 @@
 import type { RgbFrame } from '../engine/frames.ts';
 import type { ProviderName, RenderOptions, RenderReport, RenderSettings, WalkSpec } from '../engine/types.ts';
 import type { ArtifactBytes } from '../jobs/artifacts.ts';
+import type { ModelLexicon } from '../jobs/workers.ts';
 
 export interface EncodeRequest {
   format: 'gif' | 'png' | 'jpeg';
@@ -28,6 +29,8 @@ export interface RenderBackend {
   readonly modelName?: string;
   /** The only size the model renders, when its transformer graph fixes it. */
   readonly fixedSize?: { width: number; height: number };
+  /** What the model knows (vocabulary, suggestions), when its pack declares it; announced for autocomplete. */
+  readonly lexicon?: ModelLexicon;
   readonly defaults: BackendDefaults;
   /** The engine's report carries the walk figures (smoothness, cost); a stand-in renderer may leave them out. */
   render(spec: WalkSpec, settings: RenderSettings, options: RenderOptions): Promise<{ frames: RgbFrame[]; report: RenderReport }>;
@@ -62,10 +65,19 @@ export async function loadEngineBackend(options: EngineBackendOptions = {}): Pro
     ...(options.log ? { log: options.log } : {}),
   });
   const fixedSize = engine.fixedRenderSize(model.pack);
+  const lexicon: ModelLexicon | undefined =
+    model.vocabulary || model.suggestions
+      ? {
+          model: model.name,
+          ...(model.vocabulary ? { vocabulary: [...model.vocabulary.entries] } : {}),
+          ...(model.suggestions ? { suggestions: [...model.suggestions] } : {}),
+        }
+      : undefined;
   return {
     name: `${model.name} on ${model.provider}`,
     modelName: model.name,
     ...(fixedSize ? { fixedSize } : {}),
+    ...(lexicon ? { lexicon } : {}),
     defaults: { fps: model.defaults.fps, frames: model.defaults.frames, displayScale: model.defaults.displayScale },
     render: (spec, settings, renderOptions) => engine.render(model, spec, settings, renderOptions),
     encode: (frames, encodeOptions) => engine.encodeArtifact(frames, encodeOptions),

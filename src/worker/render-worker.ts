@@ -199,14 +199,18 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
   /** Tells the bot (through Redis) that this worker is up and what its model renders; refreshed until stop. */
   private async announce(): Promise<void> {
     const { backend } = this.options;
+    const workers = this.producer.workers;
+    const lexicon = backend.lexicon ? await workers.publishLexicon(backend.lexicon) : undefined;
     const entry = {
       id: this.id,
       model: backend.modelName ?? backend.name,
       ...(backend.fixedSize ? { fixedSize: backend.fixedSize } : {}),
+      ...(lexicon ? { lexicon } : {}),
     };
-    await this.producer.workers.announce(entry);
+    await workers.announce(entry);
     this.announceTimer = setInterval(() => {
-      void this.producer.workers.announce(entry).catch(() => undefined);
+      void workers.announce(entry).catch(() => undefined);
+      if (backend.lexicon) void workers.refreshLexicon(backend.lexicon).catch(() => undefined);
     }, WORKER_ANNOUNCE_INTERVAL_MS);
     this.announceTimer.unref();
   }

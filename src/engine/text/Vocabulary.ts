@@ -66,18 +66,22 @@ function variants(word: string): string[] {
 
 export class Vocabulary {
   private readonly words: ReadonlySet<string>;
+  /** The entries as declared (latentwalk.json), for whoever shows or publishes them. */
+  readonly entries: readonly string[];
 
-  private constructor(words: ReadonlySet<string>) {
+  private constructor(words: ReadonlySet<string>, entries: readonly string[]) {
     this.words = words;
+    this.entries = entries;
   }
 
   /** From latentwalk.json's `vocabulary`; each entry is read like a prompt ("t-rex" adds "t" and "rex"). */
   static from(entries: Iterable<string>): Vocabulary {
+    const list = [...entries];
     const words = new Set<string>();
-    for (const entry of entries) {
+    for (const entry of list) {
       for (const word of promptWords(entry)) words.add(EMOJI.test(word) ? bareEmoji(word) : word);
     }
-    return new Vocabulary(words);
+    return new Vocabulary(words, list);
   }
 
   /** Distinct words known (after normalisation). */
