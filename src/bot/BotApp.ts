@@ -22,6 +22,7 @@ import { GuildSettingsStore } from './GuildSettings.ts';
 import { InteractionRouter } from './interactions.ts';
 import { createLogger, describeError, type Logger } from './log.ts';
 import { PendingReplies } from './PendingReplies.ts';
+import { ModelLexicons } from './PromptSuggestions.ts';
 import { RenderService } from './RenderService.ts';
 import { JobMessages } from './replies/JobMessages.ts';
 import { ResultDelivery } from './ResultDelivery.ts';
@@ -88,6 +89,7 @@ export class BotApp {
       log,
       now,
       metrics: options.metrics,
+      lexicons: new ModelLexicons(jobs.workers),
     };
     const render = new RenderService(services);
     const boardFlow = new BoardFlow(services, render);

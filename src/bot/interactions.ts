@@ -5,13 +5,14 @@
  * or that was altered, gets an ephemeral error and nothing else. A handler that throws never takes the bot
  * down: the member gets an ephemeral "something went wrong" and the error is logged without secrets.
  */
-import { MessageFlags, type ButtonInteraction, type Interaction, type ModalSubmitInteraction } from 'discord.js';
+import { MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type Interaction, type ModalSubmitInteraction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
 import { describeError } from './log.ts';
 import type { BotContext, SlashCommand } from './types.ts';
 import { InputError } from './validation.ts';
 import { fitText, LIMITS } from './replies/fit.ts';
 import { NO_MENTIONS } from './replies/views.ts';
+import { promptChoices } from './PromptSuggestions.ts';
 
 const TAMPERED = 'That button is not one I recognise (it may have been altered, or belong to another bot). Use the slash command again.';
 
@@ -21,6 +22,7 @@ export class InteractionRouter {
   constructor(private readonly bot: BotContext) {}
 
   async handle(interaction: Interaction): Promise<void> {
+    if (interaction.isAutocomplete()) return this.onAutocomplete(interaction);
     try {
       if (interaction.isChatInputCommand()) {
         const command = this.commands.get(interaction.commandName);
@@ -54,6 +56,27 @@ export class InteractionRouter {
           // the interaction is gone; nothing more to do
         }
       }
+    }
+  }
+
+  /**
+   * A member typing into a prompt option (only prompt options register autocomplete): up to 25 prompts from
+   * the live models' suggestions and vocabulary, none when no model declares any. Answered within Discord's
+   * 3 s: the lexicon lookup gives up after 1.5 s; any failure answers with no choices.
+   */
+  private async onAutocomplete(interaction: AutocompleteInteraction): Promise<void> {
+    let choices: { name: string; value: string }[] = [];
+    try {
+      const focused = interaction.options.getFocused(true);
+      if (typeof focused.value === 'string') choices = promptChoices(focused.value, await this.bot.lexicons.current());
+    } catch (error) {
+      this.bot.log.warn('autocomplete lookup failed', { guildId: interaction.guildId, command: interaction.commandName, error: describeError(error) });
+    }
+    try {
+      await interaction.respond(choices);
+    } catch (error) {
+      // Too late, or the member typed on and Discord dropped it: nothing to tell anyone.
+      this.bot.log.debug('autocomplete answer not delivered', { command: interaction.commandName, error: describeError(error) });
     }
   }
 

@@ -11,6 +11,7 @@ import type { GuildSettingsStore } from './GuildSettings.ts';
 import type { BotMetricsSink } from '../ops/metrics.ts';
 import type { Logger } from './log.ts';
 import type { PendingReplies } from './PendingReplies.ts';
+import type { ModelLexicons } from './PromptSuggestions.ts';
 import type { JobMessages } from './replies/JobMessages.ts';
 
 /**
@@ -48,6 +49,8 @@ export interface BotServices {
   now: () => number;
   /** Counters for /metrics (absent when metrics are off). */
   metrics?: BotMetricsSink | undefined;
+  /** What the live models know (prompt suggestions, autocomplete). */
+  lexicons: ModelLexicons;
 }
 
 /** One slash command: its registration data and its handler. Commands validate and queue; they never render. */

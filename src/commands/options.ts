@@ -11,10 +11,14 @@ import type { JobLimits } from '../jobs/index.ts';
 
 export type RenderOptionName = 'frames' | 'seed' | 'steps' | 'guidance' | 'fps' | 'size' | 'grid_size' | 'vary_latents' | 'step_size';
 
-/** A prompt option: at most as long as the bot accepts (code points, as Discord counts). */
+/**
+ * A prompt option: at most as long as the bot accepts (code points, as Discord counts), with autocomplete
+ * (the running model's suggestions as the member types; none for models that declare none). Autocomplete
+ * options cannot also have fixed `choices`.
+ */
 export function promptOption(o: SlashCommandStringOption, name: string, description: string, limits: JobLimits): SlashCommandStringOption {
   const { min, max } = renderOptionBounds(limits).promptChars;
-  return o.setName(name).setDescription(description).setMinLength(min).setMaxLength(max);
+  return o.setName(name).setDescription(description).setMinLength(min).setMaxLength(max).setAutocomplete(true);
 }
 
 /** Adds the named options (in this order) to a command. */

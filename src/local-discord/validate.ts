@@ -192,6 +192,35 @@ export function validateMessageBody(body: Json, files: readonly UploadLike[], fi
 }
 
 /** The callback data of a type 9 response. */
+/**
+ * An autocomplete result (callback type 8): `choices`, at most 25, each with a name of 1-100 characters and
+ * a value of the focused option's type (a string of 1-100 characters for a string option), as Discord checks.
+ */
+export function validateAutocompleteChoices(data: Json, optionType: number | null): void {
+  const problems: FieldProblem[] = [];
+  const choices = data.choices;
+  if (!Array.isArray(choices)) {
+    problems.push({ path: 'data.choices', code: choices === undefined ? 'BASE_TYPE_REQUIRED' : 'BASE_TYPE_LIST', message: choices === undefined ? 'This field is required' : 'Must be a list.' });
+    throw invalidFormBody(problems);
+  }
+  if (choices.length > 25) problems.push({ path: 'data.choices', code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' });
+  choices.slice(0, 25).forEach((c: unknown, i) => {
+    const at = `data.choices.${i}`;
+    if (!isObject(c)) {
+      problems.push({ path: at, code: 'MODEL_TYPE_CONVERT', message: 'Only dictionaries may be used in a ModelType' });
+      return;
+    }
+    maxLength(problems, `${at}.name`, c.name, 100, 1);
+    if (optionType === 4 || optionType === 10) {
+      const ok = typeof c.value === 'number' && Number.isFinite(c.value) && (optionType === 10 || Number.isInteger(c.value));
+      if (!ok) problems.push({ path: `${at}.value`, code: 'NUMBER_TYPE_COERCE', message: `Value "${String(c.value)}" is not ${optionType === 4 ? 'int' : 'a number'}.` });
+    } else {
+      maxLength(problems, `${at}.value`, c.value, 100, 1);
+    }
+  });
+  if (problems.length > 0) throw invalidFormBody(problems);
+}
+
 export function validateModal(data: unknown): void {
   const problems: FieldProblem[] = [];
   if (!isObject(data)) throw invalidFormBody([{ path: 'data', code: 'BASE_TYPE_REQUIRED', message: 'This field is required' }]);

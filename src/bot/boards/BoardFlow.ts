@@ -31,6 +31,7 @@ import { boardRetryView, boardView, type MessageView } from '../replies/views.ts
 import type { BotServices } from '../types.ts';
 import { checkPrompt, InputError } from '../validation.ts';
 import { boardModal, PROMPT_INPUT_ID } from './boardModal.ts';
+import { exampleSuggestion } from '../PromptSuggestions.ts';
 import { boardContributors, type Board, type BoardKind } from './BoardStore.ts';
 import { chainJobSettings } from './ChainFlow.ts';
 
@@ -108,7 +109,9 @@ export class BoardFlow {
     if (!b.allowMultiple && b.slots.some((slot) => slot?.viaModal && slot.userId === interaction.user.id)) {
       return this.render.tell(interaction, 'You already added a prompt to this board (one per member); let someone else fill the next one.');
     }
-    const modal = boardModal(this.bot.ids, b, this.bot.jobs.config.limits.maxPromptChars);
+    // The modal must open within 3 s: the lexicon lookup gives up after 1 s (then the generic example).
+    const example = exampleSuggestion(await this.bot.lexicons.current(1_000).catch(() => undefined), b.slots.flatMap((s) => (s ? [s.text] : [])));
+    const modal = boardModal(this.bot.ids, b, this.bot.jobs.config.limits.maxPromptChars, example);
     await interaction.showModal(modal);
   }
 

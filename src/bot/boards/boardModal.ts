@@ -11,16 +11,21 @@ import type { Board } from './BoardStore.ts';
 
 export const PROMPT_INPUT_ID = 'prompt';
 
-/** `maxChars`: the longest prompt the bot accepts (Discord's own cap on a text input is 4000). */
-export function boardModal(ids: CustomIds, board: Board, maxChars: number): APIModalInteractionResponseCallbackData {
+/**
+ * `maxChars`: the longest prompt the bot accepts (Discord's own cap on a text input is 4000). `example`: a
+ * prompt the running model knows (its suggestions), shown as the placeholder: Discord modals have no
+ * autocomplete, so this is where a board suggests a prompt. Without one, a generic example.
+ */
+export function boardModal(ids: CustomIds, board: Board, maxChars: number, example?: string): APIModalInteractionResponseCallbackData {
   const morph = board.kind === 'morph';
+  const fallback = morph ? 'a city skyline at night' : 'a field of sunflowers';
   const input = new TextInputBuilder()
     .setCustomId(PROMPT_INPUT_ID)
     .setStyle(TextInputStyle.Paragraph)
     .setRequired(true)
     .setMinLength(1)
     .setMaxLength(Math.min(LIMITS.textInputValue, maxChars))
-    .setPlaceholder(fitText(morph ? 'e.g. a city skyline at night' : 'e.g. a field of sunflowers', LIMITS.textInputPlaceholder));
+    .setPlaceholder(fitText(`e.g. ${example ?? fallback}`, LIMITS.textInputPlaceholder));
   const open = board.slots.flatMap((slot, i) => (slot ? [] : [SLOT_NAMES.grid[i] ?? `slot ${i + 1}`]));
   // Plain text (a modal renders no markdown); the quotes stay whole around a cut prompt.
   const quote = (text: string) => `“${fitText(text, LIMITS.labelDescription - 'From “”'.length)}”`;

@@ -174,6 +174,23 @@ function lines(items: readonly { lead: string; text: string; tail?: string }[], 
     .join('\n');
 }
 
+/** Most unknown words named in a result; the rest are counted. */
+const MAX_NAMED_WORDS = 12;
+
+/**
+ * Which words of the prompts the model that rendered them does not know (models that declare a vocabulary),
+ * and what to do: pick a suggestion as you type.
+ */
+export function unknownWordsNote(model: string, words: readonly string[]): string {
+  const named = words.slice(0, MAX_NAMED_WORDS).map((w) => safePrompt(w, 40));
+  const more = words.length > MAX_NAMED_WORDS ? ` and ${words.length - MAX_NAMED_WORDS} more` : '';
+  const it = words.length === 1 ? 'it' : 'them';
+  return (
+    `This server's model **${safePrompt(model, 100)}** does not know ${named.map((w) => `“${w}”`).join(', ')}${more}, so it drew ${it} as noise. ` +
+    'Type a prompt in /morph, /loop or /walk and pick one of the suggestions to see what it knows.'
+  );
+}
+
 export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: string): APIEmbed {
   const { report, artifact } = outcome;
   const labels = PROMPT_LABELS[reply.kind];
@@ -210,6 +227,10 @@ export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: st
       return { lead: `• ${which}: ${n} word${n === 1 ? '' : 's'} past the limit ${n === 1 ? 'was' : 'were'} not read: “`, text: t.droppedWords.join(' '), tail: '”' };
     });
     fields.push({ name: '⚠️ Cut at 77 tokens', value: lines(items, 150) });
+  }
+  const unknown = report.unknownWords ?? [];
+  if (unknown.length > 0) {
+    fields.push({ name: '⚠️ Words this model does not know', value: unknownWordsNote(report.model, unknown) });
   }
   if (outcome.attempts > 1 || report.resumedFrames > 0) {
     fields.push({

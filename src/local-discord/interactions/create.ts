@@ -19,7 +19,7 @@ import type {
   WireInteractionMetadata,
 } from '../types.ts';
 import { mayUseCommand } from './access.ts';
-import { buildOptions, type Resolved } from './options.ts';
+import { buildOptions, type Resolved, type WireOption } from './options.ts';
 import { InteractionType, type InteractionRecord, type InteractionRegistry } from './registry.ts';
 
 export interface ActionDeps {
@@ -67,12 +67,14 @@ export class UserActions {
     const options = buildOptions(
       this.deps.store, ctx.guild, input.options ?? [], command?.options as never, `/${input.name}`, autocomplete, resolved,
     );
-    if (autocomplete && !JSON.stringify(options).includes('"focused":true')) {
+    const focused = findFocused(options);
+    if (autocomplete && focused.length !== 1) {
       throw new UserActionError('an autocomplete needs one option with focused: true');
     }
     const record = this.#record(autocomplete ? InteractionType.Autocomplete : InteractionType.ApplicationCommand, ctx, {
       commandName: input.name,
     });
+    if (autocomplete) record.focusedOptionType = focused[0]!.type;
     const data = {
       id: command?.id ?? this.deps.ids.next(),
       name: input.name,
@@ -180,6 +182,7 @@ export class UserActions {
       originalMessageId: null,
       followUpIds: [],
       autocompleteChoices: null,
+      focusedOptionType: null,
       metadata,
     };
     this.deps.registry.add(record);
@@ -212,6 +215,11 @@ export class UserActions {
     const delivered = this.deps.dispatch(payload);
     return { interactionId: record.id, token: record.token, delivered };
   }
+}
+
+/** The options marked focused, at any depth (subcommands). */
+function findFocused(options: readonly WireOption[]): WireOption[] {
+  return options.flatMap((o) => [...(o.focused ? [o] : []), ...findFocused(o.options ?? [])]);
 }
 
 /** Depth-first search through action rows, containers and section accessories. */

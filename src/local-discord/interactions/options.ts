@@ -24,6 +24,7 @@ interface OptionDef {
   max_value?: number;
   min_length?: number;
   max_length?: number;
+  autocomplete?: boolean;
 }
 
 export interface WireOption {
@@ -61,6 +62,9 @@ export function buildOptions(
       out.push({ name: input.name, type, options: nested });
       continue;
     }
+    // Discord's client asks the bot only for options registered with autocomplete.
+    if (input.focused && def && def.autocomplete !== true) throw new UserActionError(`option "${input.name}" of ${where} has no autocomplete`);
+    if (input.focused && !partial) throw new UserActionError(`option "${input.name}" of ${where} is marked focused outside an autocomplete`);
     // While autocompleting, the focused option holds whatever has been typed so far.
     const value = input.focused ? String(input.value ?? '') : coerce(input, type, def, where);
     out.push({ name: input.name, type, value, ...(input.focused ? { focused: true } : {}) });

@@ -30,6 +30,8 @@ export interface InteractionRecord {
   originalMessageId: string | null;
   followUpIds: string[];
   autocompleteChoices: unknown[] | null;
+  /** For an autocomplete: the type of the option being typed (its choices must be of that type). */
+  focusedOptionType: number | null;
   metadata: WireInteractionMetadata;
 }
 

@@ -8,7 +8,7 @@ import type { MessageInput, MessageService } from '../messages.ts';
 import type { ChannelState, Store, StoredMessage } from '../store.ts';
 import { assertEditable, prepareSend } from '../threads.ts';
 import type { OpenedModal } from '../types.ts';
-import { validateModal, type Json } from '../validate.ts';
+import { validateAutocompleteChoices, validateModal, type Json } from '../validate.ts';
 import { InteractionType, type InteractionRecord, type InteractionRegistry } from './registry.ts';
 
 export const CallbackType = {
@@ -83,9 +83,8 @@ export class InteractionResponder {
         break;
       }
       case CallbackType.AutocompleteResult: {
-        const choices = Array.isArray(data.choices) ? data.choices : [];
-        if (choices.length > 25) throw invalidFormBody([{ path: 'data.choices', code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' }]);
-        record.autocompleteChoices = choices;
+        validateAutocompleteChoices(data, record.focusedOptionType);
+        record.autocompleteChoices = structuredClone(data.choices as unknown[]);
         break;
       }
       case CallbackType.Modal: {
