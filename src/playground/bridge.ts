@@ -8,6 +8,9 @@
  *   POST /playground/api/slash     { userId, channelId, name, options }  -> LocalDiscord.slashCommand
  *   POST /playground/api/click     { userId, messageId, customId }       -> LocalDiscord.clickButton
  *   POST /playground/api/modal     { userId, customId, fields }          -> LocalDiscord.submitModal
+ *   POST /playground/api/autocomplete { userId, channelId, name, options (one focused) }
+ *                                  -> LocalDiscord.autocomplete; answers { choices, answered } once the bot
+ *                                  has answered (or after Discord's 3 s, with no choices)
  *   WS   /playground/ws            pushes: hello, snapshot (per member), message, delete, commands, modal,
  *                                  ack, status; the page sends { t: 'viewer', userId } when it switches member
  *
@@ -30,6 +33,9 @@ import {
   type RegisteredCommand,
   type SlashOptionInput,
 } from '../local-discord/index.ts';
+
+/** How long an autocomplete waits for the bot: Discord's response deadline. */
+const AUTOCOMPLETE_WAIT_MS = 3_000;
 
 export const PLAYGROUND_STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 
@@ -294,6 +300,14 @@ export class PlaygroundBridge {
           handle = await discord.clickButton({ messageId, customId, userId });
           break;
         }
+        case 'autocomplete': {
+          const name = str(body.name);
+          const channelId = str(body.channelId);
+          if (!name || !channelId) throw new UserActionError('name and channelId are required');
+          const asked = await discord.autocomplete({ guildId: this.#options.guildId, channelId, userId, name, options: toOptions(body.options) });
+          sendJson(res, 200, await this.#autocompleteAnswer(asked.interactionId, asked.delivered));
+          return;
+        }
         case 'modal': {
           const customId = str(body.customId);
           if (!customId) throw new UserActionError('customId is required');
@@ -311,6 +325,23 @@ export class PlaygroundBridge {
         return;
       }
       throw error;
+    }
+  }
+
+  /** The bot's choices for an autocomplete interaction, once it answers (Discord waits 3 s, then shows none). */
+  async #autocompleteAnswer(interactionId: string, delivered: number): Promise<{ choices: unknown[]; answered: boolean }> {
+    const discord = this.#requireDiscord();
+    const answer = () => {
+      const state = discord.interactionResponse(interactionId);
+      return state?.acknowledged ? { choices: state.autocompleteChoices ?? [], answered: true } : undefined;
+    };
+    if (delivered === 0) return { choices: [], answered: false };
+    const deadline = Date.now() + AUTOCOMPLETE_WAIT_MS;
+    for (;;) {
+      const got = answer();
+      if (got) return got;
+      if (Date.now() > deadline) return { choices: [], answered: false };
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -433,6 +464,7 @@ function toOptions(value: unknown, depth = 0): SlashOptionInput[] {
     if (!name) return [];
     const option: SlashOptionInput = { name };
     if (typeof o.value === 'string' || typeof o.value === 'number' || typeof o.value === 'boolean') option.value = o.value;
+    if (o.focused === true) option.focused = true;
     if (Array.isArray(o.options)) option.options = toOptions(o.options, depth + 1);
     return [option];
   });

@@ -2,7 +2,7 @@
 // buttons), the modals it opens and a message box for its slash commands. It acts only through the playground's
 // HTTP routes (slash / click / modal) and learns everything from its WebSocket; no build step, no framework.
 import { markdown, formatTimestamp } from './markdown.js';
-import { analyze, buildCommand, optionHint, visibleCommands } from './slash.js';
+import { analyze, autocompleteQuery, buildCommand, optionHint, visibleCommands } from './slash.js';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, className, text) => {
@@ -36,6 +36,9 @@ const state = {
   suggestions: [],
   suggestionRange: [0, 0],
   suggestionKind: null,
+  suggestionsFromBot: false,
+  /** The bot's autocomplete: the query last sent, the option its choices are for, and the text a pick left. */
+  autocomplete: { key: null, option: null, choices: [], timer: null, picked: null },
   stickToBottom: true,
 };
 
@@ -854,9 +857,49 @@ function ctxForSlash() {
 function refreshComposer() {
   if (!state.guild) return;
   const input = $('input');
-  const analysis = analyze(input.value, input.selectionStart ?? input.value.length, myCommands(), ctxForSlash());
+  const caret = input.selectionStart ?? input.value.length;
+  const analysis = analyze(input.value, caret, myCommands(), ctxForSlash());
+  withBotChoices(analysis, input.value, caret);
   renderPopup(analysis);
   renderOptionBar(analysis);
+}
+
+/**
+ * Options the bot completes (registered with autocomplete): after a short pause in typing, ask the bot (an
+ * autocomplete interaction, as Discord's client sends) and show its choices in the list; the last choices for
+ * the same option stay up until the new ones come. Picking one ends it until the member types again.
+ */
+function withBotChoices(analysis, text, caret) {
+  const ac = state.autocomplete;
+  const query = analysis.kind === 'options' && analysis.autocomplete ? autocompleteQuery(text, caret, myCommands(), ctxForSlash()) : null;
+  if (!query || text === ac.picked) {
+    clearTimeout(ac.timer);
+    ac.key = null;
+    if (!query) ac.option = null;
+    return;
+  }
+  ac.picked = null;
+  const option = `${query.name} ${query.option}`;
+  if (ac.option === option && ac.choices.length) {
+    analysis.suggestions = ac.choices.map((c) => ({ insert: `${c.value} `, label: c.name, description: '', value: c.value }));
+    analysis.range = query.range;
+    analysis.fromBot = true;
+  }
+  const key = JSON.stringify([state.me, state.channelId, query.name, query.options]);
+  if (ac.key === key) return;
+  ac.key = key;
+  clearTimeout(ac.timer);
+  ac.timer = setTimeout(async () => {
+    try {
+      const result = await post('autocomplete', { channelId: state.channelId, name: query.name, options: query.options });
+      if (ac.key !== key) return;
+      ac.option = option;
+      ac.choices = Array.isArray(result.choices) ? result.choices : [];
+      refreshComposer();
+    } catch {
+      // No answer is no list, as in Discord.
+    }
+  }, 150);
 }
 
 function renderPopup(analysis) {
@@ -866,6 +909,7 @@ function renderPopup(analysis) {
   state.suggestions = suggestions;
   state.suggestionRange = analysis.range ?? [0, 0];
   state.suggestionKind = analysis.kind;
+  state.suggestionsFromBot = Boolean(analysis.fromBot);
   if (previous !== suggestions.map((s) => s.label).join('\n')) state.popupIndex = 0;
   if (!suggestions.length) {
     popup.hidden = true;
@@ -880,7 +924,9 @@ function renderPopup(analysis) {
         ? `/${analysis.path.join(' ')}`
         : analysis.suggestions[0]?.option
           ? 'Options — Tab to add'
-          : 'Values — Tab to pick';
+          : analysis.fromBot
+            ? `Suggestions from ${state.bot.username} — Tab to pick`
+            : 'Values — Tab to pick';
   popup.append(el('div', 'popup-title', title));
   suggestions.forEach((s, i) => {
     const item = el('div', `popup-item${i === state.popupIndex ? ' selected' : ''}`);
@@ -964,6 +1010,7 @@ function acceptSuggestion() {
   const input = $('input');
   const [start, end] = state.suggestionRange;
   input.value = input.value.slice(0, start) + s.insert + input.value.slice(end);
+  if (state.suggestionsFromBot) state.autocomplete.picked = input.value;
   const caret = start + s.insert.length;
   input.setSelectionRange(caret, caret);
   input.focus();

@@ -11,6 +11,7 @@ export interface CommandOptionDefinition {
   min_length?: number;
   max_length?: number;
   channel_types?: number[];
+  autocomplete?: boolean;
   options?: CommandOptionDefinition[];
 }
 
@@ -45,6 +46,14 @@ export interface Analysis {
   range?: [number, number];
   errors?: string[];
   given?: Map<string, { raw: string; start: number; end: number; explicit: boolean }>;
+  autocomplete?: { option: string; typed: string; range: [number, number] } | null;
+}
+
+export interface AutocompleteQuery {
+  name: string;
+  options: (BuiltOption & { focused?: boolean })[];
+  range: [number, number];
+  option: string;
 }
 
 export interface BuiltOption {
@@ -59,4 +68,5 @@ export const OptionType: Readonly<Record<string, number>>;
 export function visibleCommands<T extends CommandDefinition>(commands: T[], memberPermissions: string | undefined): T[];
 export function optionHint(option: CommandOptionDefinition): string;
 export function analyze(text: string, caret: number | undefined, commands: CommandDefinition[], ctx?: SlashContext): Analysis;
+export function autocompleteQuery(text: string, caret: number | undefined, commands: CommandDefinition[], ctx?: SlashContext): AutocompleteQuery | null;
 export function buildCommand(text: string, commands: CommandDefinition[], ctx?: SlashContext): Built;

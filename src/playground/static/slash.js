@@ -3,6 +3,9 @@
 // what to suggest, and the interaction options the text stands for, checked the way Discord's client checks
 // them (required, choices, min/max, lengths, types) before anything is sent.
 //
+// Options registered with `autocomplete: true` get their values from the bot as the member types, as in
+// Discord's client: `autocompleteQuery` gives the interaction to send (the option being typed marked focused).
+//
 // Text syntax, as Discord accepts pasted commands: `/morph from:a red circle to:a blue square frames:8`.
 // Only the command's own option names followed by `:` (at the start or after a space) start an option, so a
 // prompt may contain other words with colons. Text before the first option goes to the first required option
@@ -82,7 +85,9 @@ const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * - `{ kind: 'commands', query, suggestions, range }`: typing a command name;
  * - `{ kind: 'unknown', name }`: a command that is not registered;
  * - `{ kind: 'subcommands', command, path, query, suggestions, range }`: typing a subcommand (group) name;
- * - `{ kind: 'options', command, path, leaf, options, given, active, suggestions, range, errors }`: typing options.
+ * - `{ kind: 'options', command, path, leaf, options, given, active, suggestions, range, errors, autocomplete }`:
+ *   typing options; `autocomplete` is `{ option, typed, range }` while typing the value of an option the bot
+ *   completes (the bot's choices replace `range`).
  * `range` is what a suggestion replaces, `[start, end)` in the text; a suggestion has `insert` (the new text
  * for that range) and `label` / `description` to show.
  */
@@ -200,10 +205,15 @@ export function analyze(text, caret, commands, ctx = {}) {
       .map((o) => ({ insert: `${o.name}:`, label: `${o.name}:`, description: `${o.description}${o.required ? ' (required)' : ''}`, value: o.name, option: o }));
     if (suggestions.length) range = [wordStart, caret];
   }
+  let autocomplete = null;
   if (!suggestions.length && active) {
     const option = options.find((o) => o.name === active);
     const v = given.get(active);
-    if (option && v && caret === text.length) {
+    if (option?.autocomplete === true && caret === text.length) {
+      // Nothing typed yet (`/loop `): the bot offers its choices for an empty value.
+      const typedRaw = v ? text.slice(v.start, caret).replace(/^\s+/, '') : '';
+      autocomplete = { option: option.name, typed: typedRaw, range: [caret - typedRaw.length, caret] };
+    } else if (option && v && caret === text.length) {
       const typedValue = text.slice(v.start, caret).replace(/^\s+/, '').toLowerCase();
       const valueStart = caret - text.slice(v.start, caret).replace(/^\s+/, '').length;
       const pick = valueChoices(option, ctx).filter((c) => c.name.toLowerCase().startsWith(typedValue) && c.name.toLowerCase() !== typedValue);
@@ -213,7 +223,31 @@ export function analyze(text, caret, commands, ctx = {}) {
       }
     }
   }
-  return { kind: 'options', command, path, leaf, options, given, active, implicit, suggestions, range, errors };
+  return { kind: 'options', command, path, leaf, options, given, active, implicit, suggestions, range, errors, autocomplete };
+}
+
+/**
+ * The autocomplete interaction to send for the text (`{ name, options, range }`, options in LocalDiscord's
+ * shape with the typed option marked focused), or null when the caret is not in an option the bot completes.
+ * The other options go along as Discord's client sends them, those that are valid so far.
+ */
+export function autocompleteQuery(text, caret, commands, ctx = {}) {
+  const a = analyze(text, caret, commands, ctx);
+  if (a.kind !== 'options' || !a.autocomplete) return null;
+  const values = [];
+  for (const option of a.options) {
+    if (option.name === a.autocomplete.option) {
+      values.push({ name: option.name, value: a.autocomplete.typed, focused: true });
+      continue;
+    }
+    const v = a.given.get(option.name);
+    if (!v || v.raw === '') continue;
+    const converted = convert(option, v.raw, ctx);
+    if (!converted.error) values.push({ name: option.name, value: converted.value });
+  }
+  let options = values;
+  for (let i = a.path.length - 1; i >= 1; i--) options = [{ name: a.path[i], options }];
+  return { name: a.command.name, options, range: a.autocomplete.range, option: a.autocomplete.option };
 }
 
 /** Values to offer for an option: its choices, true/false, the guild's channels or members. */
