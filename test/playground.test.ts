@@ -4,6 +4,7 @@
  * Debian's chromium with playwright-core:
  * - `/morph from:a red circle to:a blue square` typed in the message box: the progress edits, then the GIF,
  *   which loads in the page and has more than one frame;
+ * - the bot's autocomplete: the model's prompt suggestions listed as `/loop ` is typed, Tab picks one;
  * - a `/grid` board filled as four members (switching member, pressing the board's button, filling the modal),
  *   the grid credited to all four; the screenshot for the README (docs/playground.png);
  * - a `/chain` board filled by four members, a stop each: one looping GIF, each stop credited to its member;
@@ -102,6 +103,20 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     assert.equal(gif.format, 'gif');
     assert.ok((gif.pages ?? 0) > 1, `an animated GIF (${gif.pages} frames)`);
     assert.match(await message.locator('[data-field="Contributors"] .embed-field-value').innerText(), /@Alice/);
+  });
+
+  it('offers the running model\'s prompt suggestions as a prompt is typed (Discord autocomplete)', async () => {
+    const input = page.locator('#input');
+    await input.click();
+    await input.fill('');
+    await input.pressSequentially('/loop ');
+    const popup = page.locator('#popup');
+    await popup.locator('.popup-title', { hasText: 'Suggestions from latentwalk' }).waitFor();
+    const first = (await popup.locator('.popup-item .popup-label').first().innerText()).trim();
+    assert.ok(first.length > 0);
+    await input.press('Tab');
+    assert.equal(await input.inputValue(), `/loop ${first} `);
+    await input.fill('');
   });
 
   it('fills a /grid board as four members and credits all four', async () => {
