@@ -5,7 +5,7 @@
  * or that was altered, gets an ephemeral error and nothing else. A handler that throws never takes the bot
  * down: the member gets an ephemeral "something went wrong" and the error is logged without secrets.
  */
-import { MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type Interaction, type ModalSubmitInteraction } from 'discord.js';
+import { InteractionType, MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type Interaction, type ModalSubmitInteraction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
 import { describeError } from './log.ts';
 import type { BotContext, SlashCommand } from './types.ts';
@@ -22,7 +22,7 @@ export class InteractionRouter {
   constructor(private readonly bot: BotContext) {}
 
   async handle(interaction: Interaction): Promise<void> {
-    if (interaction.isAutocomplete()) return this.onAutocomplete(interaction);
+    if (interaction.type === InteractionType.ApplicationCommandAutocomplete) return this.onAutocomplete(interaction);
     try {
       if (interaction.isChatInputCommand()) {
         const command = this.commands.get(interaction.commandName);
