@@ -120,9 +120,9 @@ export const JOBS_SETTINGS = {
   LATENTWALK_SHUTDOWN_GRACE_MS: intSetting(0, undefined, WORKER, 'On SIGTERM: how long running jobs may finish before they go back to the queue.'),
   LATENTWALK_MODEL_DIR: setting(
     z.string().trim().min(1, { error: 'must not be empty' }),
-    'a model pack directory',
+    'a bundled name or a pack directory',
     WORKER,
-    'The model the worker loads: a bundled model\'s name (shapes, emoji) or an SD3 ONNX model pack directory; unset: the bundled default (models/shapes).',
+    'The model the worker loads: a bundled model\'s name (shapes, emoji) or an SD3 ONNX model pack directory; unset: the bundled default.',
   ),
   LATENTWALK_PROVIDER: setting(
     z.enum(['cpu', 'webgpu', 'cuda'], { error: 'must be one of cpu, webgpu, cuda' }),
