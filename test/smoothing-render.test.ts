@@ -28,7 +28,7 @@ describe('smoothing on the bundled model', () => {
   const walk = (spec: WalkSpec, smooth: SmoothMode, extra: { batchSize?: number } = {}) => render(model, spec, { seed: 42, smooth, ...extra });
 
   before(async () => {
-    model = await loadModel();
+    model = await loadModel('shapes'); // shapes prompts: named, not the default pack
   });
   after(async () => {
     await model.dispose();
