@@ -1,6 +1,7 @@
 /**
  * `latentwalk render` names, in one line, the words of its prompts that the model does not know (models that
- * declare a vocabulary), and still renders; `--model` takes a bundled model's name.
+ * declare a vocabulary), and still renders; `--model` and LATENTWALK_MODEL_DIR take a bundled model's name; the
+ * demo renders prompts its model knows.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TINY_PACK } from './harness/packs.ts';
+import { validateStackConfig } from '../src/app/config.ts';
+import { DEMO_JOBS, demoJobsFor } from '../src/cli/demo.ts';
+import { Vocabulary } from '../src/engine/index.ts';
+import { SHAPES_PACK, TINY_PACK } from './harness/packs.ts';
+
+/** A well-formed (fake) bot token: the stack's config checks its shape. */
+const STACK_TOKEN = 'ship-test-bot-token.0123456789abcdefXYZ';
 
 const BIN = fileURLToPath(new URL('../bin/latentwalk.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'latentwalk-words-'));
@@ -49,5 +56,30 @@ describe('render: words the model does not know', () => {
     const r = cli('render', 'walk', 'a dog', '--model', 'emoji', '--out', 'e.gif');
     assert.equal(r.code, 1);
     assert.match(r.stderr.trim(), /^latentwalk: the bundled model 'emoji' is not installed here \(.*models\/emoji is missing\); bundled models here: shapes$/);
+  });
+});
+
+describe('choosing a model by name', () => {
+  it('LATENTWALK_MODEL_DIR takes a bundled name or a path; a missing one names what it accepts', () => {
+    const env = { DISCORD_TOKEN: STACK_TOKEN };
+    assert.equal(validateStackConfig({ ...env, LATENTWALK_MODEL_DIR: 'shapes' }, { cwd: work }).jobs.worker.modelDir, SHAPES_PACK);
+    assert.equal(validateStackConfig({ ...env, LATENTWALK_MODEL_DIR: TINY_PACK }, { cwd: work }).jobs.worker.modelDir, TINY_PACK);
+    assert.throws(
+      () => validateStackConfig({ ...env, LATENTWALK_MODEL_DIR: 'nowhere' }, { cwd: work }),
+      (e: Error) => /LATENTWALK_MODEL_DIR must be a model pack directory; .*\/nowhere is missing \(or name a bundled model: shapes, emoji; unset it for the default, \w+\)/.test(e.message),
+    );
+  });
+
+  it('the demo renders its shapes prompts where the model knows them, else the model\'s own suggestions', () => {
+    assert.equal(demoJobsFor({}), DEMO_JOBS, 'no vocabulary (real SD3): the fixed prompts');
+    assert.equal(demoJobsFor({ vocabulary: Vocabulary.from(['red', 'circle', 'blue', 'square', 'green', 'triangle', 'yellow', 'star', 'purple', 'ring', 'white', 'black', 'background']) }), DEMO_JOBS);
+    const suggestions = ['a dog', 'a cat', 'a pizza', 'a sun', 'a rocket', 'a tree'];
+    const jobs = demoJobsFor({ vocabulary: Vocabulary.from(['dog', 'cat', 'pizza', 'sun', 'rocket', 'tree']), suggestions });
+    assert.deepEqual(jobs.map((j) => [j.file, j.spec.prompts]), [
+      ['morph.gif', ['a dog', 'a cat']],
+      ['grid.png', ['a dog', 'a cat', 'a pizza', 'a sun']],
+      ['walk.gif', ['a rocket']],
+      ['loop.gif', ['a tree']],
+    ]);
   });
 });
