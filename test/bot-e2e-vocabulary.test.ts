@@ -65,7 +65,7 @@ describe('the shapes model, named by --model shapes', () => {
       return choices.length > 0 ? choices : undefined;
     }, 15_000, 250);
     assert.deepEqual(first.map((c) => c.value), SHAPES_SUGGESTIONS.slice(0, 25));
-    for (const [command, option] of [['morph', 'to'], ['loop', 'prompt'], ['walk', 'prompt'], ['grid', 'p3']] as const) {
+    for (const [command, option] of [['morph', 'to'], ['loop', 'prompt'], ['walk', 'prompt'], ['grid', 'p3'], ['chain', 'prompt']] as const) {
       const choices = await typeInto('carol', command, option, 'a BL');
       assert.equal(choices[0]?.value, 'a BL', `${command}: the member's own text stays first`);
       assert.ok(choices.some((c) => c.value === 'a blue square') && choices.some((c) => c.value === 'a black'), `${command}: ${JSON.stringify(choices)}`);

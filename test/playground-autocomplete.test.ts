@@ -44,7 +44,7 @@ async function ask(body: unknown): Promise<{ status: number; body: { choices?: {
 
 describe('the message box and the bot\'s autocomplete', () => {
   it('prompt options are registered with autocomplete (and so without fixed choices)', () => {
-    for (const [command, option] of [['morph', 'from'], ['morph', 'to'], ['loop', 'prompt'], ['walk', 'prompt'], ['grid', 'p1']]) {
+    for (const [command, option] of [['morph', 'from'], ['morph', 'to'], ['loop', 'prompt'], ['walk', 'prompt'], ['grid', 'p1'], ['chain', 'prompt']]) {
       const def = commands.find((c) => c.name === command)!.options!.find((o) => o.name === option)!;
       assert.equal(def.autocomplete, true, `${command} ${option}`);
       assert.equal(def.choices, undefined);

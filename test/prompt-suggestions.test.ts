@@ -182,7 +182,7 @@ describe('board modal and result note', () => {
   it('the result names the words its model did not know, escaped, within a field', () => {
     assert.equal(
       unknownWordsNote('shapes', ['dog', 'cat']),
-      "This server's model **shapes** does not know “dog”, “cat”, so it drew them as noise. Type a prompt in /morph, /loop or /walk and pick one of the suggestions to see what it knows.",
+      "This server's model **shapes** does not know “dog”, “cat”, so it drew them as noise. Type a prompt in /morph, /loop, /walk or /chain and pick one of the suggestions to see what it knows.",
     );
     const many = unknownWordsNote('shapes', Array.from({ length: 40 }, (_, k) => `w${k}_*${'x'.repeat(60)}`));
     assert.ok(many.length <= 1024, `${many.length}`);

@@ -25,6 +25,7 @@ import type { BoardFlow } from './BoardFlow.ts';
 import { PROMPT_INPUT_ID } from './boardModal.ts';
 import type { Board } from './BoardStore.ts';
 import { chainModal } from './chainModal.ts';
+import { exampleSuggestion } from '../PromptSuggestions.ts';
 import { CHAIN_MIN_STOPS, type ChainClosed, type ChainStore } from './ChainStore.ts';
 
 /** Frames per stop when the starter did not ask for a frame count (a morph's default, for each leg). */
@@ -51,7 +52,9 @@ export class ChainFlow {
     if (!board) return;
     const problem = this.closedReason(board);
     if (problem) return this.render.tell(interaction, problem);
-    await interaction.showModal(chainModal(this.bot.ids, board, interaction.user.id, this.bot.jobs.config.limits.maxPromptChars));
+    // Within 3 s: the lexicon lookup gives up after 1 s (then the generic example).
+    const example = exampleSuggestion(await this.bot.lexicons.current(1_000).catch(() => undefined), board.slots.flatMap((s) => (s ? [s.text] : [])));
+    await interaction.showModal(chainModal(this.bot.ids, board, interaction.user.id, this.bot.jobs.config.limits.maxPromptChars, example));
   }
 
   /** The modal's submit: the member's stop in, changed, or out; the stop that fills the chain queues it. */

@@ -9,8 +9,11 @@ import { fitText, LIMITS } from '../replies/fit.ts';
 import { PROMPT_INPUT_ID } from './boardModal.ts';
 import type { Board } from './BoardStore.ts';
 
-/** `maxChars`: the longest prompt the bot accepts (Discord's own cap on a text input is 4000). */
-export function chainModal(ids: CustomIds, board: Board, userId: string, maxChars: number): APIModalInteractionResponseCallbackData {
+/**
+ * `maxChars`: the longest prompt the bot accepts (Discord's own cap on a text input is 4000). `example`: a
+ * prompt the running model knows, as the placeholder (modals have no autocomplete).
+ */
+export function chainModal(ids: CustomIds, board: Board, userId: string, maxChars: number, example?: string): APIModalInteractionResponseCallbackData {
   const stops = board.slots.filter((slot) => slot !== undefined);
   const mine = stops.findIndex((slot) => slot.userId === userId);
   const input = new TextInputBuilder()
@@ -18,7 +21,7 @@ export function chainModal(ids: CustomIds, board: Board, userId: string, maxChar
     .setStyle(TextInputStyle.Paragraph)
     .setRequired(false)
     .setMaxLength(Math.min(LIMITS.textInputValue, maxChars))
-    .setPlaceholder(fitText('e.g. a lighthouse at dusk', LIMITS.textInputPlaceholder));
+    .setPlaceholder(fitText(`e.g. ${example ?? 'a lighthouse at dusk'}`, LIMITS.textInputPlaceholder));
   if (mine >= 0) input.setValue(fitText(stops[mine]!.text, LIMITS.textInputValue));
   const max = board.maxStops ?? stops.length;
   const description =

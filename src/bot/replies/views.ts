@@ -187,7 +187,7 @@ export function unknownWordsNote(model: string, words: readonly string[]): strin
   const it = words.length === 1 ? 'it' : 'them';
   return (
     `This server's model **${safePrompt(model, 100)}** does not know ${named.map((w) => `“${w}”`).join(', ')}${more}, so it drew ${it} as noise. ` +
-    'Type a prompt in /morph, /loop or /walk and pick one of the suggestions to see what it knows.'
+    'Type a prompt in /morph, /loop, /walk or /chain and pick one of the suggestions to see what it knows.'
   );
 }
 
