@@ -69,7 +69,7 @@ describe('register-commands', () => {
       const inGuild = await captureStdout(() => runRegisterCommandsCommand(['--guild', guild]));
       assert.equal(inGuild.code, 0);
       assert.match(inGuild.out, /registered 8 commands in guild .*\/morph \/grid \/loop \/walk \/chain \/queue \/cancel \/settings/);
-      assert.deepEqual(discord.registeredCommands(guild).map((c) => c.name).sort(), ['cancel', 'grid', 'loop', 'morph', 'queue', 'settings', 'walk']);
+      assert.deepEqual(discord.registeredCommands(guild).map((c) => c.name).sort(), ['cancel', 'chain', 'grid', 'loop', 'morph', 'queue', 'settings', 'walk']);
       const again = await captureStdout(() => runRegisterCommandsCommand(['--guild', guild]));
       assert.match(again.out, /the 8 commands in guild .* are up to date/, 'nothing registered when nothing changed');
       const global = await captureStdout(() => runRegisterCommandsCommand([]));
