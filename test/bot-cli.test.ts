@@ -74,7 +74,7 @@ describe('register-commands', () => {
       assert.match(again.out, /the 8 commands in guild .* are up to date/, 'nothing registered when nothing changed');
       const global = await captureStdout(() => runRegisterCommandsCommand([]));
       assert.match(global.out, /globally/);
-      assert.equal(discord.registeredCommands().length, 7);
+      assert.equal(discord.registeredCommands().length, 8);
     });
   });
 
