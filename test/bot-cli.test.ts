@@ -142,7 +142,7 @@ describe('outside a server', () => {
     const services = { log: silentLogger } as unknown as BotServices;
     const render = new RenderService(services);
     const router = new InteractionRouter({ ...services, render } as unknown as BotContext);
-    for (const name of ['morph', 'grid', 'loop', 'walk', 'queue', 'cancel', 'settings']) {
+    for (const name of ['morph', 'grid', 'loop', 'walk', 'chain', 'queue', 'cancel', 'settings']) {
       const replies: { content?: string; flags?: number }[] = [];
       const interaction = {
         type: 2,
