@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JobProducer } from '../src/jobs/index.ts';
+import { keyPrefix } from '../src/jobs/keys.ts';
 import type { JobOutcome } from '../src/jobs/contract.ts';
 import { ApiError, DiscordErrors, invalidFormBody } from '../src/local-discord/index.ts';
 import type { LogFields, Logger } from '../src/ops/log.ts';
@@ -125,7 +126,7 @@ function poison(target: Queued) {
 async function tries(entryId: string): Promise<number> {
   const redis = stack.redis.client();
   try {
-    const value = await redis.hget(`${stack.jobsConfig.prefix}:jobs:results:tries:bot`, entryId);
+    const value = await redis.hget(`${keyPrefix(stack.jobsConfig.prefix)}:jobs:results:tries:bot`, entryId);
     return value ? Number(value.split(':')[0]) : 0;
   } finally {
     redis.disconnect();

@@ -11,6 +11,7 @@ import type { JobsConfig, JobsConfigOverrides } from '../src/jobs/config.ts';
 import { buildJobSpec, type JobResult, type SubmitRequest } from '../src/jobs/contract.ts';
 import { MAX_ROUND } from '../src/jobs/guild-queue.ts';
 import { RedisUnusableError, SubmitRefusedError } from '../src/jobs/errors.ts';
+import { keyPrefix } from '../src/jobs/keys.ts';
 import { JobProducer } from '../src/jobs/producer.ts';
 import { EngineError } from '../src/engine/errors.ts';
 import type { RenderBackend } from '../src/worker/backend.ts';
@@ -80,7 +81,7 @@ async function collectResults(producer: JobProducer, group: string, consumer = '
 }
 
 async function bullCounts(config: JobsConfig) {
-  const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: config.prefix });
+  const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: keyPrefix(config.prefix) });
   try {
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     const count = (state: string) => counts[state] ?? 0;
@@ -296,7 +297,7 @@ describe('failures', () => {
         [good.jobId, 'done'],
       ],
     );
-    const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: config.prefix });
+    const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: keyPrefix(config.prefix) });
     const job = await queue.getJob(bad.jobId);
     assert.equal(await job?.getState(), 'failed');
     assert.equal(job?.failedReason, sentence);

@@ -51,6 +51,7 @@ describe('config/defaults.json', () => {
   it('is where the job layer, the bot and the ops settings take their defaults from', () => {
     assert.deepEqual(DEFAULT_JOBS_CONFIG, {
       redisUrl: 'redis://127.0.0.1:6379',
+      redisTopology: { kind: 'single' },
       prefix: 'latentwalk',
       queueName: 'render',
       limits: { maxFrames: 60, maxSteps: 50, maxSide: 1024, maxGridSize: 6, maxPromptChars: 500, maxArtifactBytes: 100 * MiB },

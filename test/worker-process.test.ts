@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import type { JobsConfig } from '../src/jobs/config.ts';
 import type { JobOutcome, SubmitRequest } from '../src/jobs/contract.ts';
+import { keyPrefix } from '../src/jobs/keys.ts';
 import { JobProducer } from '../src/jobs/producer.ts';
 import { loadEngineBackend } from '../src/worker/backend.ts';
 import { FrameCheckpoint } from '../src/worker/checkpoint.ts';
@@ -51,7 +52,7 @@ async function resultEntries(producer: JobProducer, jobId: string): Promise<numb
 }
 
 async function bullState(config: JobsConfig, jobId: string): Promise<string> {
-  const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: config.prefix });
+  const queue = new Queue(config.queueName, { connection: { url: config.redisUrl }, prefix: keyPrefix(config.prefix) });
   try {
     return (await (await queue.getJob(jobId))?.getState()) ?? 'missing';
   } finally {

@@ -120,7 +120,8 @@ export function validateStackConfig(env: NodeJS.ProcessEnv, options: ValidateOpt
     bot: withBot ? loadBotConfig(env) : undefined,
     ops: loadOpsConfig(env),
     start: { dataDir },
-    privateRedis: (env['REDIS_URL'] ?? '').trim() === '',
+    // Sentinels or a cluster name a Redis of the user's own, as REDIS_URL does.
+    privateRedis: ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].every((key) => (env[key] ?? '').trim() === ''),
     warnings: unknownVariables(env),
   };
 }

@@ -22,7 +22,7 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { startLocalRedis, type StartedRedis } from '../jobs/local-redis.ts';
-import { checkRedisServer, closeRedis, openRedis, redactUrl } from '../jobs/redis.ts';
+import { checkRedisServer, closeRedis, describeRedisTarget, openRedis, redactUrl, redisTarget } from '../jobs/redis.ts';
 import { createLogger, type OpsLogger } from '../ops/log.ts';
 import { redactSecrets } from '../ops/redact.ts';
 import { validateStackConfig, type StackConfig } from './config.ts';
@@ -234,7 +234,7 @@ class Stack implements RunningStack {
     this.booted = true;
     this.log.info('stack ready', {
       event: 'ready',
-      redis: redactUrl(this.redisUrl),
+      redis: config.privateRedis ? redactUrl(this.redisUrl) : describeRedisTarget(redisTarget(config.jobs)),
       privateRedis: config.privateRedis,
       dataDir: config.privateRedis ? this.redisDir : undefined,
       workerPid: this.worker?.pid,
@@ -339,9 +339,10 @@ class Stack implements RunningStack {
 
   private async checkExternalRedis(): Promise<void> {
     const url = this.config.jobs.redisUrl;
-    const redis = openRedis(url, 'commands', 'start-check');
+    const target = redisTarget(this.config.jobs);
+    const redis = openRedis(target, 'commands', 'start-check');
     try {
-      const info = await checkRedisServer(redis, url);
+      const info = await checkRedisServer(redis, target);
       for (const warning of info.warnings) this.log.warn(warning);
     } finally {
       await closeRedis(redis);

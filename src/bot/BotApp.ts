@@ -9,7 +9,8 @@
 import { Events, type Client } from 'discord.js';
 import type { Redis } from 'ioredis';
 import { JobProducer } from '../jobs/index.ts';
-import { closeRedis, openRedis } from '../jobs/redis.ts';
+import { keyPrefix } from '../jobs/keys.ts';
+import { closeRedis, openRedis, redisTarget } from '../jobs/redis.ts';
 import type { BotMetricsSink } from '../ops/metrics.ts';
 import { BoardFlow } from './boards/BoardFlow.ts';
 import { BoardStore } from './boards/BoardStore.ts';
@@ -61,10 +62,12 @@ export class BotApp {
       producer = await JobProducer.connect(config.jobs, { log: (line) => log.warn(line) });
       jobs = producer;
     }
-    const redis = openRedis(config.jobs.redisUrl, 'commands', 'bot-state');
+    const redis = openRedis(redisTarget(config.jobs), 'commands', 'bot-state');
+    // The bot's own keys carry the same hash tag as the job layer's (one slot in a Redis Cluster).
+    const prefix = keyPrefix(config.jobs.prefix);
     let ids: CustomIds;
     try {
-      ids = await CustomIds.forDeployment(redis, config.jobs.prefix, { configured: config.buttonSecret, token: config.token });
+      ids = await CustomIds.forDeployment(redis, prefix, { configured: config.buttonSecret, token: config.token });
     } catch (error) {
       await closeRedis(redis);
       if (producer) await producer.close();
@@ -75,15 +78,15 @@ export class BotApp {
     const gateway = { up: false };
     for (const event of [Events.ShardReady, Events.ShardResume] as const) client.on(event, () => (gateway.up = true));
     for (const event of [Events.ShardDisconnect, Events.ShardReconnecting, Events.Invalidated] as const) client.on(event, () => (gateway.up = false));
-    const pending = new PendingReplies(redis, config.jobs.prefix);
-    const boards = new BoardStore(redis, config.jobs.prefix);
+    const pending = new PendingReplies(redis, prefix);
+    const boards = new BoardStore(redis, prefix);
     const services = {
       config,
       client: ready,
       jobs,
       pending,
       boards,
-      guildSettings: new GuildSettingsStore(redis, config.jobs.prefix),
+      guildSettings: new GuildSettingsStore(redis, prefix),
       messages: new JobMessages({ client: ready, pending, log, now }),
       ids,
       log,

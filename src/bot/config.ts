@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { loadJobsConfig, type JobsConfig } from '../jobs/config.ts';
+import { describeRedisTarget, redisTarget } from '../jobs/redis.ts';
 import { ConfigError, intSetting, readSetting, setting, settingDefault, settingOrDefault } from '../settings/index.ts';
 import { OPS_SETTINGS, type LogLevel } from '../ops/config.ts';
 
@@ -204,7 +205,7 @@ export function describeBotConfig(config: BotConfig): Record<string, unknown> {
     boardTtlMs: config.boardTtlMs,
     progressIntervalMs: config.progressIntervalMs,
     instance: config.instance,
-    redis: config.jobs.redisUrl.replace(/\/\/[^@/]*@/, '//***@'),
+    redis: describeRedisTarget(redisTarget(config.jobs)),
     queue: config.jobs.queueName,
   };
 }

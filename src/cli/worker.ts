@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { notifyReady, watchSupervisor } from '../app/ipc.ts';
 import { ConfigError, loadJobsConfig, type JobsConfigOverrides } from '../jobs/config.ts';
 import { RedisUnusableError } from '../jobs/errors.ts';
-import { redactUrl } from '../jobs/redis.ts';
+import { describeRedisTarget, redisTarget } from '../jobs/redis.ts';
 import { loadOpsConfig } from '../ops/config.ts';
 import { createLogger, describeError } from '../ops/log.ts';
 import { bullQueueCounts, WorkerMetrics } from '../ops/metrics.ts';
@@ -153,7 +153,7 @@ async function runWorker(argv: string[]): Promise<number> {
   });
   logger.info(
     `ready: ${running.id}, ${backend.name}, concurrency ${config.worker.concurrency}, ` +
-      `redis ${redactUrl(config.redisUrl)} (${running.server.version}), queue ${config.prefix}:${config.queueName}`,
+      `redis ${describeRedisTarget(redisTarget(config))} (${running.server.version}), queue ${config.prefix}:${config.queueName}`,
     { event: 'ready', model: backend.name, concurrency: config.worker.concurrency },
   );
   notifyReady({ service: 'worker', id: running.id, ...(opsServer ? { opsUrl: opsServer.url } : {}) });

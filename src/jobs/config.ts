@@ -10,7 +10,7 @@
  * allowed values, who reads it and what it means; the README's configuration table is generated from them.
  */
 import { z } from 'zod';
-import { intSetting, setting, settingDefault, settingOrDefault, type SettingUser, type SettingValue } from '../settings/index.ts';
+import { ConfigError, intSetting, setting, settingDefault, settingOrDefault, type SettingUser, type SettingValue } from '../settings/index.ts';
 
 // The job layer's public API has always carried the settings error; it is the settings module's.
 export { ConfigError } from '../settings/index.ts';
@@ -61,8 +61,25 @@ export interface WorkerSettings {
   threads: number | undefined;
 }
 
+/** A Redis server's address. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * How Redis is deployed: one server at REDIS_URL, a primary watched by Sentinels (every process follows a
+ * failover by itself), or a Redis Cluster. With Sentinels or a cluster REDIS_URL still gives the user name,
+ * password, database and TLS (rediss://).
+ */
+export type RedisTopology =
+  | { kind: 'single' }
+  | { kind: 'sentinel'; sentinels: HostPort[]; master: string }
+  | { kind: 'cluster'; nodes: HostPort[] };
+
 export interface JobsConfig {
   redisUrl: string;
+  redisTopology: RedisTopology;
   /** Prefix of every Redis key this project writes (BullMQ's and ours). */
   prefix: string;
   /** BullMQ queue name. */
@@ -89,6 +106,24 @@ const NAME = z
   .trim()
   .regex(/^[A-Za-z0-9_-]{1,40}$/, { error: 'must be 1-40 letters, digits, _ or -' });
 const ALL: readonly SettingUser[] = ['start', 'bot', 'worker', 'cli'];
+
+/** `host:port,host:port,...` (at least one; IPv6 hosts in brackets). */
+const HOST_PORTS = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    const nodes: HostPort[] = [];
+    for (const item of text.split(/[\s,]+/).filter(Boolean)) {
+      const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65_535) {
+        ctx.issues.push({ code: 'custom', input: text, message: `must be a comma-separated list of host:port (${JSON.stringify(item)} is not one)` });
+        return z.NEVER;
+      }
+      nodes.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    return nodes;
+  });
 const SUBMIT: readonly SettingUser[] = ['start', 'bot', 'cli'];
 const WORKER: readonly SettingUser[] = ['start', 'worker'];
 
@@ -100,7 +135,25 @@ export const JOBS_SETTINGS = {
     ALL,
     'The Redis every process shares (queue, boards, results). `start` runs a private redis-server in LATENTWALK_DATA_DIR/redis when it is unset.',
   ),
-  LATENTWALK_REDIS_PREFIX: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'Prefix of every Redis key this project writes (BullMQ\'s and ours).'),
+  REDIS_SENTINELS: setting(
+    HOST_PORTS,
+    'host:port,host:port,...',
+    ALL,
+    'Redis Sentinels to ask where the primary is (with REDIS_SENTINEL_MASTER); every process then follows a failover by itself. REDIS_URL still gives the password, database and TLS.',
+  ),
+  REDIS_SENTINEL_MASTER: setting(
+    z.string().trim().regex(/^[A-Za-z0-9._-]{1,100}$/, { error: 'must be the primary\'s name in the Sentinels\' `sentinel monitor <name> ...` line' }),
+    'the monitored primary\'s name',
+    ALL,
+    'Name of the primary the Sentinels watch (their `sentinel monitor <name>` line); required with REDIS_SENTINELS.',
+  ),
+  REDIS_CLUSTER_NODES: setting(
+    HOST_PORTS,
+    'host:port,host:port,...',
+    ALL,
+    'Some nodes of a Redis Cluster (the rest are discovered). REDIS_URL still gives the password and TLS. Not with REDIS_SENTINELS.',
+  ),
+  LATENTWALK_REDIS_PREFIX: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'Prefix of every Redis key this project writes (BullMQ\'s and ours), used as a hash tag: keys start with `{prefix}`.'),
   LATENTWALK_QUEUE_NAME: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'BullMQ queue name.'),
   LATENTWALK_MAX_FRAMES: intSetting(2, 1000, SUBMIT, 'Most frames of a morph, walk or loop.'),
   LATENTWALK_MAX_STEPS: intSetting(1, 200, SUBMIT, 'Most denoising steps.'),
@@ -152,6 +205,7 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
   };
   return {
     redisUrl: need('REDIS_URL'),
+    redisTopology: topologyFrom(value('REDIS_SENTINELS'), value('REDIS_SENTINEL_MASTER'), value('REDIS_CLUSTER_NODES')),
     prefix: need('LATENTWALK_REDIS_PREFIX'),
     queueName: need('LATENTWALK_QUEUE_NAME'),
     limits: {
@@ -187,8 +241,23 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
   };
 }
 
+/** One of the three deployments; the combinations that make no sense name the variable to fix. */
+function topologyFrom(sentinels: HostPort[] | undefined, master: string | undefined, clusterNodes: HostPort[] | undefined): RedisTopology {
+  if (sentinels && clusterNodes) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot both be set (a Redis Cluster fails over by itself; set one)');
+  }
+  if (sentinels) {
+    if (!master) throw new ConfigError('REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_MASTER must be set with REDIS_SENTINELS: the name in the Sentinels\' `sentinel monitor <name> ...` line');
+    return { kind: 'sentinel', sentinels, master };
+  }
+  if (master) throw new ConfigError('REDIS_SENTINELS', 'REDIS_SENTINELS must be set with REDIS_SENTINEL_MASTER: the Sentinels\' host:port list');
+  if (clusterNodes) return { kind: 'cluster', nodes: clusterNodes };
+  return { kind: 'single' };
+}
+
 export interface JobsConfigOverrides {
   redisUrl?: string;
+  redisTopology?: RedisTopology;
   prefix?: string;
   queueName?: string;
   limits?: Partial<JobLimits>;
@@ -207,6 +276,7 @@ export function jobsConfig(overrides: JobsConfigOverrides = {}, base: JobsConfig
     ...base,
     ...stripUndefined({
       redisUrl: overrides.redisUrl,
+      redisTopology: overrides.redisTopology,
       prefix: overrides.prefix,
       queueName: overrides.queueName,
       artifactTtlMs: overrides.artifactTtlMs,

@@ -221,12 +221,12 @@ return {'OK', tostring(redis.call('EXISTS', B .. ':cancel:' .. id)), tostring(st
 const REQUEUE = new LuaScript(
   'requeue',
   `
-local B, id, state, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local B, id, state, mode, lock = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local meta = B .. ':meta:' .. id
 local current = redis.call('HGET', meta, 'state')
 if not current or current == 'done' or current == 'failed' or current == 'cancelled' then return 0 end
--- KEYS[1], when given, is the BullMQ lock of the job: if a worker holds it again, the job is not waiting.
-if KEYS[1] and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+-- The BullMQ lock of the job, when given: if a worker holds it again, the job is not waiting.
+if lock ~= '' and redis.call('EXISTS', lock) == 1 then return 0 end
 local guild = redis.call('HGET', meta, 'guild')
 local score = redis.call('HGET', meta, 'score')
 local round = tonumber(redis.call('HGET', meta, 'round'))
@@ -442,7 +442,7 @@ export class GuildQueue {
    */
   async requeue(jobId: string, mode: 'front-of-round' | 'front' | 'in-place', unlessLocked?: string): Promise<void> {
     const state = mode === 'in-place' ? 'retrying' : 'waiting';
-    await REQUEUE.run(this.redis, unlessLocked ? [unlessLocked] : [], [this.keys.base, jobId, state, mode]);
+    await REQUEUE.run(this.redis, [], [this.keys.base, jobId, state, mode, unlessLocked ?? '']);
   }
 
   /** Ends the job and publishes its result, exactly once however many workers or retries get here. */

@@ -1,7 +1,11 @@
 /**
- * The Redis key layout of the job layer, in one place. `B` below is `<prefix>:jobs`.
+ * The Redis key layout of the job layer, in one place. `B` below is `{<prefix>}:jobs`.
  *
- * BullMQ keeps its own keys under `<prefix>:<queueName>:*` (wait, prioritized, active, the job hashes...);
+ * Every key of the project starts with the hash tag `{<prefix>}` (see `keyPrefix`): BullMQ's (its `prefix`
+ * option), ours below, and the bot's (`{<prefix>}:bot:*`). A Redis Cluster places keys by the hash of their
+ * tag, so all of them share one slot, and the Lua scripts and transactions that touch several stay legal there.
+ *
+ * BullMQ keeps its own keys under `{<prefix>}:<queueName>:*` (wait, prioritized, active, the job hashes...);
  * everything here is ours and sits beside them, never inside:
  *
  * | key                              | type   | what                                                           |
@@ -33,14 +37,23 @@
  * |                                  |        | hash), with a TTL its workers refresh                           |
  *
  * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.
- * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below;
- * a single Redis instance (not Cluster) is assumed, as BullMQ's own scripts do.
+ * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below
+ * (legal in a cluster only because every name carries the same hash tag as `B`).
  */
+/**
+ * What every key of the project starts with: the configured prefix as a Redis Cluster hash tag. BullMQ gets it
+ * as its `prefix`; the bot's stores and JobKeys build their names on it.
+ */
+export function keyPrefix(prefix: string): string {
+  return `{${prefix}}`;
+}
+
 export class JobKeys {
   readonly base: string;
 
+  /** `prefix`: the configured name (LATENTWALK_REDIS_PREFIX), without the braces. */
   constructor(prefix: string) {
-    this.base = `${prefix}:jobs`;
+    this.base = `${keyPrefix(prefix)}:jobs`;
   }
 
   get seq(): string {

@@ -17,7 +17,9 @@ import {
 } from './contract.ts';
 import { JobNotFoundError, JobStateError, SubmitRefusedError } from './errors.ts';
 import { GuildQueue, isFinishedState, type FinishResult, type JobPosition, type JobRecord } from './guild-queue.ts';
-import { checkRedisServer, closeRedis, isRedisUnavailable, openRedis, REDIS_UNAVAILABLE_REASON, type RedisServerInfo } from './redis.ts';
+import { adoptUntaggedKeys } from './key-migration.ts';
+import { keyPrefix } from './keys.ts';
+import { checkRedisServer, closeRedis, isRedisUnavailable, openRedis, REDIS_UNAVAILABLE_REASON, redisTarget, type RedisServerInfo } from './redis.ts';
 import { ResultConsumer, type ResultConsumerOptions } from './results.ts';
 import { WorkerDirectory } from './workers.ts';
 
@@ -111,11 +113,15 @@ export class JobProducer {
     const role = options.role ?? 'commands';
     let server: RedisServerInfo | undefined;
     // The check must fail fast even for a connection that will wait for Redis forever afterwards.
-    const probe = openRedis(config.redisUrl, 'commands', role === 'commands' ? 'producer' : 'producer-check');
+    const probe = openRedis(redisTarget(config), 'commands', role === 'commands' ? 'producer' : 'producer-check');
     try {
       if (!options.skipServerCheck) {
-        server = await checkRedisServer(probe, config.redisUrl);
+        server = await checkRedisServer(probe, redisTarget(config));
         for (const warning of server.warnings) options.log?.(`warning: ${warning}`);
+      }
+      if (config.redisTopology.kind !== 'cluster') {
+        const moved = await adoptUntaggedKeys(probe, config.prefix);
+        if (moved > 0) options.log?.(`renamed ${moved} Redis keys from ${config.prefix}:* to ${keyPrefix(config.prefix)}:* (every key now carries the hash tag)`);
       }
     } catch (error) {
       await closeRedis(probe);
@@ -124,9 +130,9 @@ export class JobProducer {
     let redis = probe;
     if (role !== 'commands') {
       await closeRedis(probe);
-      redis = openRedis(config.redisUrl, role, 'producer');
+      redis = openRedis(redisTarget(config), role, 'producer');
     }
-    const queue = new Queue(config.queueName, { connection: redis, prefix: config.prefix });
+    const queue = new Queue(config.queueName, { connection: redis, prefix: keyPrefix(config.prefix) });
     queue.on('error', () => undefined); // connection errors surface on the calls that need Redis
     return new JobProducer(config, redis, queue, server);
   }
@@ -288,8 +294,8 @@ export class JobProducer {
   /** Progress events from every worker (BullMQ QueueEvents, over its own blocking connection). */
   async onProgress(listener: (jobId: string, progress: JobProgress) => void): Promise<() => void> {
     if (!this.events) {
-      this.eventsRedis = openRedis(this.config.redisUrl, 'blocking', 'queue-events');
-      this.events = new QueueEvents(this.config.queueName, { connection: this.eventsRedis, prefix: this.config.prefix });
+      this.eventsRedis = openRedis(redisTarget(this.config), 'blocking', 'queue-events');
+      this.events = new QueueEvents(this.config.queueName, { connection: this.eventsRedis, prefix: keyPrefix(this.config.prefix) });
       this.events.on('error', () => undefined);
       await this.events.waitUntilReady();
     }
@@ -301,8 +307,8 @@ export class JobProducer {
   }
 
   /** A reader of the result stream; see ResultConsumer for the delivery guarantees. */
-  resultConsumer(options: Omit<ResultConsumerOptions, 'redisUrl' | 'prefix'>): ResultConsumer {
-    return new ResultConsumer({ ...options, redisUrl: this.config.redisUrl, prefix: this.config.prefix });
+  resultConsumer(options: Omit<ResultConsumerOptions, 'redis' | 'prefix'>): ResultConsumer {
+    return new ResultConsumer({ ...options, redis: redisTarget(this.config), prefix: this.config.prefix });
   }
 
   fetchArtifact(key: string): Promise<Buffer | undefined> {

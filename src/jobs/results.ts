@@ -25,10 +25,11 @@
 import type { Redis } from 'ioredis';
 import type { JobResult } from './contract.ts';
 import { JobKeys } from './keys.ts';
-import { closeRedis, openRedis } from './redis.ts';
+import { closeRedis, openRedis, type RedisTarget } from './redis.ts';
 
 export interface ResultConsumerOptions {
-  redisUrl: string;
+  /** Where Redis is (a URL: one server). */
+  redis: RedisTarget | string;
   prefix: string;
   /** Consumer group: one per kind of reader (the bot's is `bot`); each group sees every result. */
   group: string;
@@ -90,7 +91,7 @@ export class ResultConsumer {
   async start(handler: ResultHandler, onGiveUp?: GiveUpHandler): Promise<void> {
     if (this.loop) throw new Error('this ResultConsumer is already running');
     this.stopping = false;
-    const redis = openRedis(this.options.redisUrl, 'blocking', `results-${this.options.group}`);
+    const redis = openRedis(this.options.redis, 'blocking', `results-${this.options.group}`);
     this.redis = redis;
     try {
       await redis.xgroup('CREATE', this.keys.results, this.options.group, '0', 'MKSTREAM');

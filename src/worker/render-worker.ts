@@ -32,7 +32,8 @@ import type { RenderProgress } from '../engine/types.ts';
 import type { JobsConfig } from '../jobs/config.ts';
 import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
 import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
-import { closeRedis, isRedisUnavailable, openRedis, type RedisServerInfo } from '../jobs/redis.ts';
+import { keyPrefix } from '../jobs/keys.ts';
+import { closeRedis, isRedisUnavailable, openRedis, redisTarget, type RedisServerInfo } from '../jobs/redis.ts';
 import { WORKER_ANNOUNCE_INTERVAL_MS } from '../jobs/workers.ts';
 import type { Logger } from '../ops/log.ts';
 import type { RenderBackend } from './backend.ts';
@@ -122,9 +123,9 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const producer = await JobProducer.connect(config, { log: (line) => logger.warn(line), role: 'worker' });
     const server = producer.server!;
 
-    const subscriber = openRedis(config.redisUrl, 'subscriber', 'cancel-listener');
+    const subscriber = openRedis(redisTarget(config), 'subscriber', 'cancel-listener');
     await subscriber.subscribe(producer.guildQueue.keys.cancelChannel);
-    const bullRedis = openRedis(config.redisUrl, 'worker', 'worker');
+    const bullRedis = openRedis(redisTarget(config), 'worker', 'worker');
     const checkpoint = new FrameCheckpoint(producer.redis, config.prefix, config.checkpointTtlMs);
 
     let self: RenderWorker | undefined;
@@ -133,7 +134,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       (job, token, signal) => self!.process(job, token, signal),
       {
         connection: bullRedis,
-        prefix: config.prefix,
+        prefix: keyPrefix(config.prefix),
         concurrency: config.worker.concurrency,
         lockDuration: config.worker.lockMs,
         stalledInterval: config.worker.stalledIntervalMs,
