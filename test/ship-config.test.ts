@@ -52,6 +52,7 @@ describe('config/defaults.json', () => {
     assert.deepEqual(DEFAULT_JOBS_CONFIG, {
       redisUrl: 'redis://127.0.0.1:6379',
       redisTopology: { kind: 'single' },
+      replicaWaitMs: 500,
       prefix: 'latentwalk',
       queueName: 'render',
       limits: { maxFrames: 60, maxSteps: 50, maxSide: 1024, maxGridSize: 6, maxPromptChars: 500, maxArtifactBytes: 100 * MiB },

@@ -5,7 +5,9 @@
  *   name): a bot restarted while a job renders reads the result when it is back, and entries it had read but
  *   not acknowledged before dying are handed to it again. The one duplicate the stream can produce (a crash
  *   between posting and acknowledging) is caught by the `delivered` mark in PendingReplies, so a result is
- *   posted once.
+ *   posted once. This process also remembers what it posted (the last POSTED_MEMORY results): when Redis fails
+ *   over between a post and its `delivered` mark (the mark did not reach the new primary, or could not be
+ *   written at all), the entry comes back and the mark is written again instead of posting twice.
  * - A result Discord will not take never holds back the others: JobMessages falls back (no long fields, no
  *   reply, no file) as far as it can; a try that fails for a reason that may pass is made again later by the
  *   result stream (`resultAttempts` tries in all, counted in Redis across restarts); a result that cannot be
@@ -33,8 +35,15 @@ interface ProgressState {
   ignore: boolean;
 }
 
+/** Results this process remembers having posted (a failover can hand back ~a second's worth of entries). */
+const POSTED_MEMORY = 5000;
+
+type Delivered = NonNullable<PendingReply['delivered']>;
+
 export class ResultDelivery {
   private consumer: ResultConsumer | undefined;
+  /** Job id → what was posted, oldest first; consulted before posting, so a lost mark never means a second post. */
+  private readonly posted = new Map<string, Delivered>();
   private stopProgress: (() => void) | undefined;
   private readonly progress = new Map<string, ProgressState>();
   private stopped = false;
@@ -146,6 +155,13 @@ export class ResultDelivery {
     const reply = await pending.get(result.jobId);
     if (!reply) return; // not a Discord job (operator CLI), or its entry expired
     if (reply.delivered) return; // a re-delivery after a crash: already posted
+    const postedHere = this.posted.get(result.jobId);
+    if (postedHere) {
+      // Posted, but the mark did not stick (Redis failed over under it): write it again, post nothing.
+      await pending.markDelivered(result.jobId, postedHere);
+      log.info('result already posted; its delivered mark written again', { jobId: result.jobId, guildId: result.guildId });
+      return;
+    }
     const outcome = result.outcome;
     let bytes: Buffer | undefined;
     if (outcome.status === 'done') bytes = await jobs.fetchArtifact(outcome.artifact.key);
@@ -173,7 +189,9 @@ export class ResultDelivery {
       await this.markUndeliverable(reply, result, error.code, attempt?.attempt ?? 1, error.message);
       return;
     }
-    await pending.markDelivered(result.jobId, { ...delivered, at: Date.now() });
+    const mark: Delivered = { ...delivered, at: Date.now() };
+    this.rememberPosted(result.jobId, mark);
+    await pending.markDelivered(result.jobId, mark);
     const size = outcome.status === 'done' ? outcome.artifact.bytes : 0;
     this.services.metrics?.resultPosted(result.kind, outcome.status, delivered.withoutFile ? 0 : size);
     log.info('result posted', {
@@ -186,6 +204,11 @@ export class ResultDelivery {
     });
     // A file Discord refused stays in Redis until it expires, for `latentwalk jobs show --out`.
     if (outcome.status === 'done' && !delivered.withoutFile) await jobs.deleteArtifact(outcome.artifact.key).catch(() => undefined);
+  }
+
+  private rememberPosted(jobId: string, mark: Delivered): void {
+    this.posted.set(jobId, mark);
+    if (this.posted.size > POSTED_MEMORY) this.posted.delete(this.posted.keys().next().value!);
   }
 
   /** Every try failed: the result is given up (the result stream acknowledges it after this). */

@@ -80,6 +80,8 @@ export type RedisTopology =
 export interface JobsConfig {
   redisUrl: string;
   redisTopology: RedisTopology;
+  /** With Sentinels: how long a submit waits for a replica to confirm it before it is acknowledged (0: no wait). */
+  replicaWaitMs: number;
   /** Prefix of every Redis key this project writes (BullMQ's and ours). */
   prefix: string;
   /** BullMQ queue name. */
@@ -153,6 +155,12 @@ export const JOBS_SETTINGS = {
     ALL,
     'Some nodes of a Redis Cluster (the rest are discovered). REDIS_URL still gives the password and TLS. Not with REDIS_SENTINELS.',
   ),
+  LATENTWALK_REPLICA_WAIT_MS: intSetting(
+    0,
+    10_000,
+    SUBMIT,
+    'With REDIS_SENTINELS: how long a submit waits for a replica to confirm the job (WAIT 1) before the requester is told it is queued, so a failover cannot lose it; 0: no wait. No replica in time: queued anyway, and the wait is skipped for 30 s.',
+  ),
   LATENTWALK_REDIS_PREFIX: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'Prefix of every Redis key this project writes (BullMQ\'s and ours), used as a hash tag: keys start with `{prefix}`.'),
   LATENTWALK_QUEUE_NAME: setting(NAME, '1-40 of A-Z a-z 0-9 _ -', ALL, 'BullMQ queue name.'),
   LATENTWALK_MAX_FRAMES: intSetting(2, 1000, SUBMIT, 'Most frames of a morph, walk or loop.'),
@@ -206,6 +214,7 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
   return {
     redisUrl: need('REDIS_URL'),
     redisTopology: topologyFrom(value('REDIS_SENTINELS'), value('REDIS_SENTINEL_MASTER'), value('REDIS_CLUSTER_NODES')),
+    replicaWaitMs: need('LATENTWALK_REPLICA_WAIT_MS'),
     prefix: need('LATENTWALK_REDIS_PREFIX'),
     queueName: need('LATENTWALK_QUEUE_NAME'),
     limits: {
@@ -258,6 +267,7 @@ function topologyFrom(sentinels: HostPort[] | undefined, master: string | undefi
 export interface JobsConfigOverrides {
   redisUrl?: string;
   redisTopology?: RedisTopology;
+  replicaWaitMs?: number;
   prefix?: string;
   queueName?: string;
   limits?: Partial<JobLimits>;
@@ -277,6 +287,7 @@ export function jobsConfig(overrides: JobsConfigOverrides = {}, base: JobsConfig
     ...stripUndefined({
       redisUrl: overrides.redisUrl,
       redisTopology: overrides.redisTopology,
+      replicaWaitMs: overrides.replicaWaitMs,
       prefix: overrides.prefix,
       queueName: overrides.queueName,
       artifactTtlMs: overrides.artifactTtlMs,

@@ -21,6 +21,8 @@ export interface LocalRedisOptions {
    * which stops Redis last, after the worker has handed its jobs back.
    */
   detached?: boolean;
+  /** More `--option value` arguments (a replica's `--replicaof`, a cluster node's `--cluster-enabled`). */
+  extraArgs?: string[];
 }
 
 export function localRedisArgs(options: LocalRedisOptions): string[] {
@@ -34,6 +36,7 @@ export function localRedisArgs(options: LocalRedisOptions): string[] {
     // AOF is the persistence; RDB snapshots would only add fork pauses.
     '--save', '',
     '--protected-mode', 'yes',
+    ...(options.extraArgs ?? []),
   ];
 }
 

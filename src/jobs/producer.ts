@@ -88,12 +88,17 @@ export class JobProducer {
   readonly workers: WorkerDirectory;
   private events: QueueEvents | undefined;
   private eventsRedis: Redis | undefined;
+  /** Until when submits skip waiting for a replica (the last wait found none). */
+  private replicaWaitPausedUntil = 0;
+  /** Submits acknowledged without a replica's confirmation (it did not answer within `replicaWaitMs`). */
+  unconfirmedSubmits = 0;
 
   private constructor(
     readonly config: JobsConfig,
     readonly redis: Redis,
     readonly queue: Queue,
     readonly server: RedisServerInfo | undefined,
+    private readonly log: ((line: string) => void) | undefined = undefined,
   ) {
     this.guildQueue = new GuildQueue(redis, {
       prefix: config.prefix,
@@ -134,7 +139,7 @@ export class JobProducer {
     }
     const queue = new Queue(config.queueName, { connection: redis, prefix: keyPrefix(config.prefix) });
     queue.on('error', () => undefined); // connection errors surface on the calls that need Redis
-    return new JobProducer(config, redis, queue, server);
+    return new JobProducer(config, redis, queue, server, options.log);
   }
 
   /**
@@ -193,12 +198,38 @@ export class JobProducer {
       await this.guildQueue.release(reservation.jobId).catch(() => undefined);
       throw unavailable(error);
     }
+    try {
+      await this.confirmReplicated();
+    } catch (error) {
+      // The primary went away before a replica confirmed the job: it may be lost in the failover, so the
+      // requester is not told it is queued. If it did survive, it renders for nobody (its reply is removed).
+      await this.queue.remove(reservation.jobId).catch(() => undefined);
+      await this.guildQueue.release(reservation.jobId).catch(() => undefined);
+      throw unavailable(error);
+    }
     return {
       jobId: reservation.jobId,
       position: reservation.position,
       positionInGuild: reservation.positionInGuild,
       duplicate: false,
     };
+  }
+
+  /**
+   * With Sentinels, waits (at most `replicaWaitMs`) until a replica has every write of this connection so far
+   * (WAIT 1): a job acknowledged after that survives the primary's death. Replication is asynchronous
+   * otherwise, and a failover loses what the replica had not received yet. No replica within the time (one is
+   * down or lagging): the job is acknowledged anyway and further submits skip the wait for 30 s, so a missing
+   * replica costs one slow submit, not all of them. Throws when the primary itself went away meanwhile.
+   */
+  private async confirmReplicated(): Promise<void> {
+    const waitMs = this.config.replicaWaitMs;
+    if (waitMs <= 0 || this.config.redisTopology.kind !== 'sentinel' || Date.now() < this.replicaWaitPausedUntil) return;
+    const replicas = await this.redis.wait(1, waitMs);
+    if (replicas >= 1) return;
+    this.unconfirmedSubmits++;
+    this.replicaWaitPausedUntil = Date.now() + 30_000;
+    this.log?.(`warning: no Redis replica confirmed a submit within ${waitMs} ms; submits are acknowledged without waiting for the next 30 s (a failover now may lose the newest jobs)`);
   }
 
   /** O(log n): fine to call on every progress update. Undefined for an unknown id. */

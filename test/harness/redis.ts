@@ -118,8 +118,14 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
 /** Environment for a worker / CLI subprocess that reproduces this config (`extra` wins). */
 export function jobsEnv(config: JobsConfig, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const { limits, caps, worker } = config;
+  const { redisTopology: topology } = config;
+  const nodes = (list: { host: string; port: number }[]) => list.map(({ host, port }) => `${host}:${port}`).join(',');
   const env: Record<string, string | number | undefined> = {
     REDIS_URL: config.redisUrl,
+    REDIS_SENTINELS: topology.kind === 'sentinel' ? nodes(topology.sentinels) : undefined,
+    REDIS_SENTINEL_MASTER: topology.kind === 'sentinel' ? topology.master : undefined,
+    REDIS_CLUSTER_NODES: topology.kind === 'cluster' ? nodes(topology.nodes) : undefined,
+    LATENTWALK_REPLICA_WAIT_MS: config.replicaWaitMs,
     LATENTWALK_REDIS_PREFIX: config.prefix,
     LATENTWALK_QUEUE_NAME: config.queueName,
     LATENTWALK_MAX_FRAMES: limits.maxFrames,
