@@ -228,6 +228,8 @@ export class JobProducer {
     const replicas = await this.redis.wait(1, waitMs);
     if (replicas >= 1) return;
     this.unconfirmedSubmits++;
+    // Submits waiting side by side all get here; one warning is enough.
+    if (Date.now() < this.replicaWaitPausedUntil) return;
     this.replicaWaitPausedUntil = Date.now() + 30_000;
     this.log?.(`warning: no Redis replica confirmed a submit within ${waitMs} ms; submits are acknowledged without waiting for the next 30 s (a failover now may lose the newest jobs)`);
   }

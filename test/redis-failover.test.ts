@@ -1,0 +1,143 @@
+/**
+ * Redis failover end to end: a primary, a replica and three Sentinels (real redis-server processes); the bot
+ * (real discord.js client against LocalDiscord) and the app stack's worker (`startStack`, a `latentwalk worker
+ * --renderer noop` child) find Redis through REDIS_SENTINELS. Members submit /loop continuously from three
+ * servers; the primary is SIGKILLed while jobs are being submitted and rendered. After the Sentinels promote
+ * the replica, the same bot and the same worker process carry on (no restart), a `latentwalk jobs` command
+ * works, and no job acknowledged to a member more than a second before the kill is lost or posted twice. Jobs
+ * acknowledged in the last second before the kill may be lost: the test counts them and reports the figure.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startStack, type RunningStack } from '../src/app/stack.ts';
+import { silentLogger } from '../src/bot/log.ts';
+import type { LogFields, Logger } from '../src/ops/log.ts';
+import { jobsEnv, runLatentwalk } from './harness/redis.ts';
+import { SentinelGroup } from './harness/sentinel.ts';
+import { GENERAL, GENERAL2, GENERAL3, GUILD, GUILD2, GUILD3, Stack, waitFor, type UserName } from './harness/stack.ts';
+
+interface Line {
+  at: number;
+  message: string;
+  fields: LogFields;
+}
+const lines: Line[] = [];
+const record = (message: string, fields: LogFields = {}) => lines.push({ at: Date.now(), message, fields });
+const capture: Logger = { debug: () => undefined, info: record, warn: record, error: record };
+
+let group: SentinelGroup;
+let stack: Stack;
+let app: RunningStack;
+let dataDir: string;
+
+before(async () => {
+  group = await SentinelGroup.start();
+  stack = await Stack.start({ worker: false, guilds: 3, log: capture, jobs: { redisTopology: group.topology }, bot: { progressIntervalMs: 60_000 } });
+  dataDir = await mkdtemp(join(tmpdir(), 'latentwalk-failover-'));
+  app = await startStack({
+    env: { ...jobsEnv(stack.jobsConfig), LATENTWALK_DATA_DIR: join(dataDir, 'data'), LATENTWALK_LOG_LEVEL: 'warn', LATENTWALK_SHUTDOWN_GRACE_MS: '1000' },
+    cwd: dataDir,
+    bot: false,
+    worker: { args: ['--renderer', 'noop', '--noop-batch-ms', '20', '--name', 'failover-worker'] },
+    log: silentLogger,
+    output: () => undefined,
+  });
+});
+
+after(async () => {
+  await app?.stop().catch(() => undefined);
+  await stack?.stop().catch(() => undefined);
+  await group?.stop().catch(() => undefined);
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+const WHERE: [string, string][] = [
+  [GUILD, GENERAL],
+  [GUILD2, GENERAL2],
+  [GUILD3, GENERAL3],
+];
+const MEMBERS: UserName[] = ['alice', 'bob', 'carol', 'dave', 'erin'];
+
+function firstAt(message: string, jobId: string): number | undefined {
+  return lines.find((line) => line.message === message && line.fields['jobId'] === jobId)?.at;
+}
+function count(message: string, jobId: string): number {
+  return lines.filter((line) => line.message === message && line.fields['jobId'] === jobId).length;
+}
+
+describe('Redis Sentinel failover', () => {
+  it('keeps the bot, the worker and the CLI going; no acknowledged job is lost or posted twice', async (t) => {
+    assert.match(app.config.jobs.redisTopology.kind, /^sentinel$/);
+    assert.equal(app.config.privateRedis, false, 'with REDIS_SENTINELS `start` runs no Redis of its own');
+    const workerPid = app.worker!.pid;
+    const botApp = stack.bot;
+
+    // Members submit /loop every 120 ms (about what the worker renders and the bot posts), round robin over three servers and five members.
+    const jobIds: string[] = [];
+    let submitting = true;
+    const submitter = (async () => {
+      for (let n = 0; submitting; n++) {
+        const [guildId, channelId] = WHERE[n % WHERE.length]!;
+        const member = MEMBERS[Math.floor(n / WHERE.length) % MEMBERS.length]!;
+        void stack.slash(member, 'loop', { prompt: `a lighthouse ${n}`, frames: 2, steps: 1 }, channelId, guildId).then(
+          (handle) => jobIds.push(`render-${handle.interactionId}`),
+          () => undefined,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+    })();
+
+    await waitFor('jobs posted before the kill', () => lines.filter((l) => l.message === 'result posted').length >= 15, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const killAt = Date.now();
+    const oldPort = await group.killPrimary();
+    await group.waitForFailover(oldPort);
+    const failoverMs = Date.now() - killAt;
+    // Submits keep coming after the failover, to the same bot and worker.
+    await waitFor('jobs posted after the failover', () => lines.filter((l) => l.message === 'result posted' && l.at > killAt + failoverMs).length >= 10, 30_000);
+    submitting = false;
+    await submitter;
+
+    const queued = jobIds.filter((id) => firstAt('job queued', id) !== undefined);
+    const settledBy = Date.now() + 30_000;
+    // Everything acknowledged is either posted or (last second before the kill only) lost; wait for the rest.
+    await waitFor('every job acknowledged after the kill to be posted', () => queued.filter((id) => firstAt('job queued', id)! >= killAt).every((id) => count('result posted', id) > 0), 30_000).catch(() => undefined);
+    await waitFor('every job acknowledged before the last second to be posted', () => queued.filter((id) => firstAt('job queued', id)! < killAt - 1000).every((id) => count('result posted', id) > 0), Math.max(1000, settledBy - Date.now())).catch(() => undefined);
+    // Give stragglers of the last second a moment, then count.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    const bucket = (from: number, to: number) => queued.filter((id) => firstAt('job queued', id)! >= from && firstAt('job queued', id)! < to);
+    const early = bucket(0, killAt - 1000);
+    const lastSecond = bucket(killAt - 1000, killAt);
+    const afterKill = bucket(killAt, Infinity);
+    const lost = (ids: string[]) => ids.filter((id) => count('result posted', id) === 0);
+    const doubled = queued.filter((id) => count('result posted', id) > 1);
+    const refused = jobIds.length - queued.length;
+    t.diagnostic(
+      `failover ${failoverMs} ms; submitted ${jobIds.length}, acknowledged ${queued.length} (${early.length} earlier than 1 s before the kill, ` +
+        `${lastSecond.length} in the last second, ${afterKill.length} after it), told to try again ${refused}; ` +
+        `lost: ${lost(early).length} / ${lost(lastSecond).length} / ${lost(afterKill).length}; posted twice: ${doubled.length}; ` +
+        `marks rewritten instead of posting again: ${lines.filter((l) => l.message.startsWith('result already posted')).length}; ` +
+        `acknowledged before the kill and posted after the failover: ${[...early, ...lastSecond].filter((id) => (firstAt('result posted', id) ?? 0) > killAt + failoverMs).length}`,
+    );
+
+    const tally = new Map<string, number>();
+    for (const line of lines) tally.set(`${line.message}${line.fields['reason'] ? ` ${line.fields['reason']}` : ''}`, (tally.get(`${line.message}${line.fields['reason'] ? ` ${line.fields['reason']}` : ''}`) ?? 0) + 1);
+    t.diagnostic(JSON.stringify([...tally]));
+    assert.ok(early.length >= 10 && afterKill.length >= 10, `enough jobs on both sides of the kill (${early.length}, ${afterKill.length})`);
+    assert.deepEqual(lost(early), [], 'jobs acknowledged more than a second before the kill are all posted');
+    assert.deepEqual(lost(afterKill), [], 'jobs acknowledged after the kill are all posted');
+    assert.deepEqual(doubled, [], 'no job is posted twice');
+    assert.ok(lost(lastSecond).length <= lastSecond.length);
+
+    // The same processes carried on: the in-process bot, and the stack's worker (never restarted).
+    assert.equal(stack.bot, botApp);
+    assert.equal(app.worker!.pid, workerPid, 'the worker was not restarted');
+    // A CLI command finds the new primary through the Sentinels.
+    const listed = await runLatentwalk(stack.jobsConfig, ['jobs', 'list']);
+    assert.equal(listed.code, 0, listed.stderr);
+  });
+});
