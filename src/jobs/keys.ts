@@ -35,6 +35,7 @@
  * | B:workers                        | hash   | worker id → its model and fixed size, refreshed while it runs   |
  * | B:lexicon:<id>                   | string | a model's vocabulary and suggestions (JSON; id: name + content  |
  * |                                  |        | hash), with a TTL its workers refresh                           |
+ * | B:replicated                     | string | written by each replication barrier round (WAIT 1 after it)     |
  *
  * Guild and user ids are restricted by the contract to `[A-Za-z0-9_.-]`, so they cannot break out of a key.
  * The Lua scripts rebuild the per-guild / per-job names from `B` with the same rules as the methods below
@@ -115,5 +116,8 @@ export class JobKeys {
   }
   lexicon(id: string): string {
     return `${this.base}:lexicon:${id}`;
+  }
+  get replicated(): string {
+    return `${this.base}:replicated`;
   }
 }

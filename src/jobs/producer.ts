@@ -19,6 +19,7 @@ import { JobNotFoundError, JobStateError, SubmitRefusedError } from './errors.ts
 import { GuildQueue, isFinishedState, type FinishResult, type JobPosition, type JobRecord } from './guild-queue.ts';
 import { adoptUntaggedKeys } from './key-migration.ts';
 import { keyPrefix } from './keys.ts';
+import { ReplicationBarrier } from './replication.ts';
 import { checkRedisServer, closeRedis, isRedisUnavailable, openRedis, REDIS_UNAVAILABLE_REASON, redisTarget, type RedisServerInfo } from './redis.ts';
 import { ResultConsumer, type ResultConsumerOptions } from './results.ts';
 import { WorkerDirectory } from './workers.ts';
@@ -90,6 +91,7 @@ export class JobProducer {
   private eventsRedis: Redis | undefined;
   /** Until when submits skip waiting for a replica (the last wait found none). */
   private replicaWaitPausedUntil = 0;
+  private barrier: ReplicationBarrier | undefined;
   /** Submits acknowledged without a replica's confirmation (it did not answer within `replicaWaitMs`). */
   unconfirmedSubmits = 0;
 
@@ -216,8 +218,8 @@ export class JobProducer {
   }
 
   /**
-   * With Sentinels, waits (at most `replicaWaitMs`) until a replica has every write of this connection so far
-   * (WAIT 1): a job acknowledged after that survives the primary's death. Replication is asynchronous
+   * With Sentinels, waits (at most `replicaWaitMs`) until a replica has every write made so far (WAIT 1, shared
+   * by the submits in flight: see ReplicationBarrier): a job acknowledged after that survives the primary's death. Replication is asynchronous
    * otherwise, and a failover loses what the replica had not received yet. No replica within the time (one is
    * down or lagging): the job is acknowledged anyway and further submits skip the wait for 30 s, so a missing
    * replica costs one slow submit, not all of them. Throws when the primary itself went away meanwhile.
@@ -225,7 +227,8 @@ export class JobProducer {
   private async confirmReplicated(): Promise<void> {
     const waitMs = this.config.replicaWaitMs;
     if (waitMs <= 0 || this.config.redisTopology.kind !== 'sentinel' || Date.now() < this.replicaWaitPausedUntil) return;
-    const replicas = await this.redis.wait(1, waitMs);
+    this.barrier ??= new ReplicationBarrier(redisTarget(this.config), this.guildQueue.keys.replicated, waitMs);
+    const replicas = await this.barrier.confirm();
     if (replicas >= 1) return;
     this.unconfirmedSubmits++;
     // Submits waiting side by side all get here; one warning is enough.
@@ -407,6 +410,7 @@ export class JobProducer {
     await this.events?.close().catch(() => undefined);
     if (this.eventsRedis) await closeRedis(this.eventsRedis);
     await this.queue.close().catch(() => undefined);
+    await this.barrier?.close();
     await closeRedis(this.redis);
   }
 }

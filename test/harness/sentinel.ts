@@ -187,14 +187,18 @@ export class SentinelGroup {
     }
   }
 
-  /** SIGKILLs the current primary (nothing it had not yet sent to the replica survives); returns its port. */
-  async killPrimary(): Promise<number> {
+  /**
+   * SIGKILLs the current primary (nothing it had not yet sent to the replica survives); returns its port and
+   * when the signal was sent.
+   */
+  async killPrimary(): Promise<{ port: number; killedAt: number }> {
     const port = await this.primaryPort();
     const node = this.nodes.find((n) => n.port === port);
     if (!node) throw new Error(`no data node on ${port}`);
+    const killedAt = Date.now();
     node.server.process.kill('SIGKILL');
     await node.server.exited;
-    return port;
+    return { port, killedAt };
   }
 
   /** Waits until every Sentinel names a primary other than `oldPort` and that server says it is one. */
