@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { startStack, type RunningStack } from '../app/stack.ts';
 import { registerCommands } from '../cli/register-commands.ts';
 import { loadJobsConfig } from '../jobs/index.ts';
+import { keyPrefix } from '../jobs/keys.ts';
 import { LocalDiscord } from '../local-discord/index.ts';
 import type { LogFields, OpsLogger } from '../ops/log.ts';
 import { PlaygroundBridge } from './bridge.ts';
@@ -100,7 +101,7 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     if (external) {
       const prefix = `lwplay-${randomBytes(4).toString('hex')}`;
       env['LATENTWALK_REDIS_PREFIX'] = prefix;
-      log(`playground: using REDIS_URL, keys under ${prefix}:`);
+      log(`playground: using REDIS_URL, keys under ${keyPrefix(prefix)}:`);
       cleanups.push(() => removeKeys(external, prefix));
     }
 
@@ -225,7 +226,8 @@ async function removeKeys(url: string, prefix: string): Promise<void> {
     await client.connect();
     let cursor = '0';
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      // Every key starts with the hash tag; braces are plain characters in a SCAN pattern.
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${keyPrefix(prefix)}:*`, 'COUNT', 500);
       cursor = next;
       if (keys.length > 0) await client.unlink(...keys);
     } while (cursor !== '0');
