@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadJobsConfig } from '../jobs/config.ts';
-import { JOB_KINDS, PROMPTS_PER_KIND, describePromptCount, type JobKind, type JobRenderSettings } from '../jobs/contract.ts';
+import { JOB_KINDS, OUTPUT_FORMATS, PROMPTS_PER_KIND, describePromptCount, type JobKind, type JobRenderSettings, type OutputFormat } from '../jobs/contract.ts';
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
 import { startLocalRedis } from '../jobs/local-redis.ts';
 import { JobProducer, type JobListing } from '../jobs/producer.ts';
@@ -23,7 +23,7 @@ export const JOBS_USAGE = `usage: latentwalk jobs <command>
   local-redis [--port N] [--dir DIR]          run a redis-server set up for the queue (AOF, noeviction)
 render options: --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
   --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
-  --format gif|png|jpeg --max-bytes N --smooth off|even|blend (default blend)
+  --format gif|mp4|webp (animations) png|jpeg (grids) --max-bytes N --smooth off|even|blend (default blend)
 Redis and limits: REDIS_URL and LATENTWALK_* (see src/jobs/config.ts).`;
 
 type Subcommand = (argv: string[]) => Promise<number>;
@@ -128,8 +128,8 @@ async function submitCommand(argv: string[]): Promise<number> {
   const smooth = parseSmoothOption(v.smooth);
   if (smooth !== undefined) settings.smooth = smooth;
   if (v.format !== undefined) {
-    if (!['gif', 'png', 'jpeg'].includes(v.format)) throw new CliUsageError(`--format must be gif, png or jpeg, got '${v.format}'`);
-    settings.format = v.format as 'gif' | 'png' | 'jpeg';
+    if (!(OUTPUT_FORMATS as readonly string[]).includes(v.format)) throw new CliUsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got '${v.format}'`);
+    settings.format = v.format as OutputFormat;
   }
   const maxBytes = parseNumberOption('max-bytes', v['max-bytes'], { integer: true });
   const timeoutS = parseNumberOption('timeout', v.timeout) ?? 30 * 60;

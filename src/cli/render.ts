@@ -14,7 +14,9 @@ import {
   loadModel,
   render,
   type Artifact,
+  type AnimationFormat,
   type ArtifactFormat,
+  ANIMATION_FORMATS,
   type LoadedModel,
   type ProviderName,
   type RenderResult,
@@ -27,16 +29,16 @@ import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption
 import { ProgressBar } from './ProgressBar.ts';
 
 export const RENDER_USAGE = `usage: latentwalk render <morph|grid|walk|loop|chain> <prompts...> [options]
-  morph "<A>" "<B>"            slerp from A to B (rubber-band GIF)
+  morph "<A>" "<B>"            slerp from A to B (rubber-band animation)
   grid "<p1>" "<p2>" "<p3>" "<p4>"  4-way interpolation grid (PNG or JPEG)
-  walk "<prompt>"              walk around one prompt (rubber-band GIF)
-  loop "<prompt>"              seamless circular noise walk (GIF)
-  chain "<p1>" "<p2>" ...      seamless loop through 2 to 8 prompts and back to the first (GIF)
+  walk "<prompt>"              walk around one prompt (rubber-band animation)
+  loop "<prompt>"              seamless circular noise walk (animation)
+  chain "<p1>" "<p2>" ...      seamless loop through 2 to 8 prompts and back to the first (animation)
 options: --model NAME|DIR (a bundled model: shapes, emoji; or a pack directory) --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
          --smooth off|even|blend (default blend) --threads N
          --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
-         --out FILE --report FILE`;
+         --format gif|mp4|webp (animations; default: from --out, else gif) --out FILE --report FILE`;
 
 /** Prompts each kind takes, fewest and most. */
 const PROMPT_COUNT: Record<WalkKind, { min: number; max: number }> = {
@@ -83,6 +85,7 @@ export function parseRenderArgs(argv: string[]): RenderJob {
         provider: { type: 'string' },
         report: { type: 'string' },
         threads: { type: 'string' },
+        format: { type: 'string' },
       },
     });
   } catch (error) {
@@ -111,14 +114,20 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   const threads = parseNumberOption('threads', v.threads, { integer: true });
   if (threads !== undefined && !(threads >= 1 && threads <= 256)) throw new CliUsageError(`--threads must be from 1 to 256, got ${threads}`);
 
+  const format = parseFormatOption(kind, v.format);
   const job: RenderJob = {
     spec,
     modelDir: v.model ?? BUNDLED_MODEL_DIR,
     providers,
     seed,
     rubberBand: !(v['no-rubber-band'] ?? false),
-    out: resolve(v.out ?? `out/${kind}.${kind === 'grid' ? 'png' : 'gif'}`),
+    out: resolve(v.out ?? `out/${kind}.${kind === 'grid' ? 'png' : EXTENSIONS[format ?? 'gif']}`),
   };
+  if (format !== undefined) {
+    // --format and --out must agree: a file named .gif that holds an MP4 would mislead whoever opens it.
+    const fromPath = formatForPath(kind, job.out);
+    if (fromPath !== format) throw new CliUsageError(`--format ${format} writes a .${EXTENSIONS[format]} file, but --out is '${extname(job.out) || job.out}'`);
+  }
   const optional = {
     steps: parseNumberOption('steps', v.steps, { integer: true }),
     guidance: parseNumberOption('guidance', v.guidance),
@@ -176,6 +185,16 @@ function withPackDefaults(spec: UnsizedSpec, model: LoadedModel): WalkSpec {
   return { ...spec, frames: spec.frames ?? model.defaults.frames } as WalkSpec;
 }
 
+const EXTENSIONS: Record<AnimationFormat, string> = { gif: 'gif', mp4: 'mp4', webp: 'webp' };
+
+/** `--format gif|mp4|webp` (animations only; a grid's format comes from its --out). */
+export function parseFormatOption(kind: WalkKind, raw: string | undefined): AnimationFormat | undefined {
+  if (raw === undefined) return undefined;
+  if (kind === 'grid') throw new CliUsageError(`a grid is one still image: leave out --format and name --out .png or .jpg`);
+  if (!(ANIMATION_FORMATS as readonly string[]).includes(raw)) throw new CliUsageError(`--format must be gif, mp4 or webp, got '${raw}'`);
+  return raw as AnimationFormat;
+}
+
 export function formatForPath(kind: WalkKind, path: string): ArtifactFormat {
   const ext = extname(path).toLowerCase();
   if (kind === 'grid') {
@@ -184,7 +203,9 @@ export function formatForPath(kind: WalkKind, path: string): ArtifactFormat {
     throw new CliUsageError(`a grid is written as .png or .jpg, not '${ext || path}'`);
   }
   if (ext === '.gif') return 'gif';
-  throw new CliUsageError(`a ${kind} is written as .gif, not '${ext || path}'`);
+  if (ext === '.mp4') return 'mp4';
+  if (ext === '.webp') return 'webp';
+  throw new CliUsageError(`a ${kind} is written as .gif, .mp4 or .webp, not '${ext || path}'`);
 }
 
 /** Fails before any rendering when a file cannot be written there. */
@@ -282,6 +303,8 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
       frameCount: artifact.frameCount,
       rubberBand: playsBackAndForth(spec.kind) && job.rubberBand,
       ...(artifact.delayCs !== undefined ? { delayCs: artifact.delayCs, fps: artifact.fps, requestedFps: job.fps ?? model.defaults.fps } : {}),
+      ...(artifact.delayCs === undefined && artifact.fps !== undefined ? { fps: artifact.fps, requestedFps: job.fps ?? model.defaults.fps } : {}),
+      ...(artifact.quality !== undefined ? { quality: artifact.quality } : {}),
       displayScale: model.defaults.displayScale,
       ...(job.maxBytes !== undefined ? { maxBytes: job.maxBytes } : {}),
       reductions: artifact.reductions,
@@ -307,7 +330,7 @@ export function describeOutcome(o: RenderOutcome, out: string): string[] {
   const secs = (ms: number) => (ms / 1000).toFixed(2);
   lines.push(
     `${out}: ${a.format.toUpperCase()} ${a.width}x${a.height}, ${a.frameCount} frame${a.frameCount === 1 ? '' : 's'}` +
-      `${a.delayCs !== undefined ? ` at ${a.fps?.toFixed(2)} fps (${a.delayCs}/100 s a frame)` : ''}, ${(a.bytes.length / 1024).toFixed(1)} KiB;` +
+      `${a.delayCs !== undefined ? ` at ${a.fps?.toFixed(2)} fps (${a.delayCs}/100 s a frame)` : a.fps !== undefined ? ` at ${a.fps.toFixed(2)} fps` : ''}, ${(a.bytes.length / 1024).toFixed(1)} KiB;` +
       ` text ${secs(t.textEncodingMs)}s, denoise ${secs(t.denoisingMs)}s, decode ${secs(t.decodingMs)}s, encode ${secs(a.encodeMs)}s;` +
       ` smooth ${o.result.report.smooth}: ${describeSmoothness(o.result.report.smoothness)}, ${o.result.report.transformerCalls} transformer calls`,
   );

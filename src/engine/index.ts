@@ -19,7 +19,7 @@ export type * from './types.ts';
 export type { RgbFrame } from './frames.ts';
 export type { RenderDefaults } from './pack/ModelPack.ts';
 export { EngineError, RenderAbortedError, type EngineErrorCode } from './errors.ts';
-export { encodeArtifact, composeGrid, type Artifact, type ArtifactOptions, type ArtifactFormat } from './output/index.ts';
+export { encodeArtifact, composeGrid, ANIMATION_FORMATS, type Artifact, type ArtifactOptions, type ArtifactFormat, type AnimationFormat } from './output/index.ts';
 export { ENGINE_LIMITS, fixedRenderSize } from './RenderLimits.ts';
 export { parseProviderList, PROVIDER_NAMES } from './onnx/providers.ts';
 export type { SamplerPath } from './sampler/Denoiser.ts';

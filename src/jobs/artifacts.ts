@@ -1,5 +1,5 @@
 /**
- * ArtifactStore: encoded results (GIF / PNG bytes) parked in Redis until the bot uploads them.
+ * ArtifactStore: encoded results (GIF / MP4 / WebP / PNG bytes) parked in Redis until the bot uploads them.
  *
  * Bytes live under `B:artifact:<id>` with a TTL. Because TTL expiry does not tell anyone, the byte total is
  * kept by hand: every store first sweeps entries whose expiry time has passed (from the `B:artifacts` zset),
@@ -7,7 +7,7 @@
  * retryable (the worker retries the job later; its frames are checkpointed, so only encoding is redone).
  */
 import type { Redis } from 'ioredis';
-import type { ArtifactRef } from './contract.ts';
+import type { ArtifactRef, OutputFormat } from './contract.ts';
 import { JobKeys } from './keys.ts';
 import { LuaScript } from './redis.ts';
 
@@ -68,7 +68,7 @@ export class ArtifactStoreFullError extends Error {
 
 export interface ArtifactBytes {
   bytes: Uint8Array;
-  format: 'gif' | 'png' | 'jpeg';
+  format: OutputFormat;
   mimeType: string;
   extension: string;
   width: number;

@@ -42,6 +42,13 @@ export type JobSmoothMode = (typeof SMOOTH_MODES)[number];
 /** What a job gets when its request does not say. */
 export const DEFAULT_JOB_SMOOTH: JobSmoothMode = 'blend';
 
+/** Output formats. Animations: GIF (the default, and what a job stored without `format` gets), MP4 (H.264) or
+ * animated WebP; a grid: PNG (default) or JPEG. Repeated here (engine/output) so the bot never imports the engine. */
+export const OUTPUT_FORMATS = ['gif', 'mp4', 'webp', 'png', 'jpeg'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const ANIMATION_FORMATS = ['gif', 'mp4', 'webp'] as const;
+export type AnimationFormat = (typeof ANIMATION_FORMATS)[number];
+
 /** Discord's default upload limit; the bot passes the channel's real one. */
 export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 
@@ -78,8 +85,8 @@ const settingsSchema = z.strictObject({
   varyLatents: z.boolean().optional(),
   /** Frames per transformer call; the worker's pack decides when absent. */
   batchSize: z.number().int().min(1).max(64).optional(),
-  /** Output format: animations are GIFs; a grid is a PNG (default) or a JPEG. */
-  format: z.enum(['gif', 'png', 'jpeg']).optional(),
+  /** Output format: an animation is a GIF (default), an MP4 or a WebP; a grid is a PNG (default) or a JPEG. */
+  format: z.enum(OUTPUT_FORMATS, { error: `must be one of ${OUTPUT_FORMATS.join(', ')}` }).optional(),
   /** Play the animation forwards then backwards. */
   rubberBand: z.boolean().optional(),
   /**
@@ -135,11 +142,11 @@ export const jobSpecSchema = z
       ctx.addIssue({ code: 'custom', path: ['settings', 'gridSize'], message: `gridSize only applies to grids, not to a ${spec.kind}` });
     }
     const format = spec.settings.format;
-    if (spec.kind === 'grid' && format === 'gif') {
+    if (spec.kind === 'grid' && format !== undefined && format !== 'png' && format !== 'jpeg') {
       ctx.addIssue({ code: 'custom', path: ['settings', 'format'], message: 'a grid is one still image: png or jpeg' });
     }
-    if (spec.kind !== 'grid' && format !== undefined && format !== 'gif') {
-      ctx.addIssue({ code: 'custom', path: ['settings', 'format'], message: `a ${spec.kind} is an animation: gif` });
+    if (spec.kind !== 'grid' && format !== undefined && !(ANIMATION_FORMATS as readonly string[]).includes(format)) {
+      ctx.addIssue({ code: 'custom', path: ['settings', 'format'], message: `a ${spec.kind} is an animation: ${ANIMATION_FORMATS.join(', ')}` });
     }
     if (spec.kind !== 'walk' && spec.settings.stepSize !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['settings', 'stepSize'], message: `stepSize only applies to walks, not to a ${spec.kind}` });
@@ -282,7 +289,7 @@ export interface ArtifactRef {
   bytes: number;
   mimeType: string;
   extension: string;
-  format: 'gif' | 'png' | 'jpeg';
+  format: OutputFormat;
   width: number;
   height: number;
   frameCount: number;

@@ -6,9 +6,10 @@ import type { RgbFrame } from '../engine/frames.ts';
 import type { ProviderName, RenderOptions, RenderReport, RenderSettings, WalkSpec } from '../engine/types.ts';
 import type { ArtifactBytes } from '../jobs/artifacts.ts';
 import type { ModelLexicon } from '../jobs/workers.ts';
+import type { OutputFormat } from '../jobs/contract.ts';
 
 export interface EncodeRequest {
-  format: 'gif' | 'png' | 'jpeg';
+  format: OutputFormat;
   fps?: number;
   rubberBand?: boolean;
   maxBytes?: number;

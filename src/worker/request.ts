@@ -52,7 +52,8 @@ export function toEngineRequest(spec: JobSpec, defaults: BackendDefaults): Engin
 
   const animated = spec.kind !== 'grid';
   const encode: Omit<EncodeRequest, 'signal'> = {
-    format: animated ? 'gif' : (s.format ?? 'png'),
+    // A job stored before MP4 / WebP existed has no format: it stays a GIF.
+    format: s.format ?? (animated ? 'gif' : 'png'),
     maxBytes: spec.maxBytes,
     displayScale: defaults.displayScale,
   };

@@ -41,9 +41,9 @@ import { resizeFrames, type ResizeKernel } from './resize.ts';
 
 /** Frame-size steps stop before the smaller side goes under this. */
 export const MIN_SIDE_PX = 64;
-const SCALE_STEP = 0.75;
+export const SCALE_STEP = 0.75;
 
-interface Step<P> {
+export interface Step<P> {
   plan: P;
   reduction: string;
   /** Guess of new size / old size, on the generous side (at or below what the step measured on the bench
@@ -59,7 +59,7 @@ interface Attempt {
  * Runs `encode(plan)` and walks `next` until the bytes fit. `next` returns null when no reduction is left.
  * Throws BUDGET_UNREACHABLE with `what` and the reductions tried.
  */
-async function fitBudget<P, R extends Attempt>(
+export async function fitBudget<P, R extends Attempt>(
   initial: P,
   next: (plan: P) => Step<P> | null,
   encode: (plan: P) => Promise<R>,
@@ -203,7 +203,7 @@ export async function encodeGifWithinBudget(frames: readonly RgbFrame[], options
 }
 
 /** `count` frames spread evenly over `frames`, first and last included. */
-function pickFrames<T>(frames: readonly T[], count: number): T[] {
+export function pickFrames<T>(frames: readonly T[], count: number): T[] {
   if (count >= frames.length) return [...frames];
   if (count <= 1) return [frames[0]!];
   const span = frames.length - 1;

@@ -6,6 +6,7 @@
 import { EngineError, throwIfAborted } from '../errors.ts';
 import type { RgbFrame } from '../frames.ts';
 import { encodeGifWithinBudget, encodeImageWithinBudget } from './budget.ts';
+import { encodeVideoWithinBudget } from './videoBudget.ts';
 import type { ResizeKernel } from './resize.ts';
 
 export { pingPongOrder, forwardOrder } from './frameOrder.ts';
@@ -13,14 +14,19 @@ export { DEFAULT_TOLERANCE, encodeGif, gifDelayCs, type GifOptions, type GifResu
 export { composeGrid, encodeImage, type ImageFormat, type ImageOptions } from './grid.ts';
 export { resizeFrame, resizeFrames, type ResizeKernel } from './resize.ts';
 export { MIN_SIDE_PX } from './budget.ts';
+export { encodeMp4, DEFAULT_MP4_QP, type Mp4Options, type Mp4Result } from './mp4.ts';
+export { encodeWebp, DEFAULT_WEBP_QUALITY, type WebpOptions, type WebpResult } from './webp.ts';
 
-export type ArtifactFormat = 'gif' | 'png' | 'jpeg';
+export type ArtifactFormat = 'gif' | 'mp4' | 'webp' | 'png' | 'jpeg';
+/** The formats an animation can be written in. */
+export const ANIMATION_FORMATS = ['gif', 'mp4', 'webp'] as const;
+export type AnimationFormat = (typeof ANIMATION_FORMATS)[number];
 
 export interface ArtifactOptions {
   format: ArtifactFormat;
-  /** GIF: frames per second (stored as whole 1/100 s delays, 50 at most). @defaultValue 10 */
+  /** Animations: frames per second (GIF: whole 1/100 s delays, 50 at most; MP4: a whole number). @defaultValue 10 */
   fps?: number;
-  /** GIF: play the frames forward then back (ping-pong, see pingPongOrder). @defaultValue false */
+  /** Animations: play the frames forward then back (ping-pong, see pingPongOrder). @defaultValue false */
   rubberBand?: boolean;
   /** Byte budget; the file is reduced (see budget.ts) until it fits, or BUDGET_UNREACHABLE is thrown. */
   maxBytes?: number;
@@ -43,8 +49,10 @@ export interface Artifact {
   frameCount: number;
   /** GIF: stored delay per frame, in 1/100 s. */
   delayCs?: number;
-  /** GIF: effective frames per second, 100 / delayCs. */
+  /** Animations: effective frames per second (GIF: 100 / delayCs). */
   fps?: number;
+  /** MP4: the H.264 quantizer used; WebP: the quality used. */
+  quality?: number;
   /** GIF: visible palette colours; PNG: palette size when a palette PNG was written. */
   colors?: number;
   /** Human-readable reductions the byte budget applied, in order; empty when none was needed. */
@@ -54,19 +62,21 @@ export interface Artifact {
 
 const FORMATS: Record<ArtifactFormat, { mimeType: string; extension: string }> = {
   gif: { mimeType: 'image/gif', extension: 'gif' },
+  mp4: { mimeType: 'video/mp4', extension: 'mp4' },
+  webp: { mimeType: 'image/webp', extension: 'webp' },
   png: { mimeType: 'image/png', extension: 'png' },
   jpeg: { mimeType: 'image/jpeg', extension: 'jpg' },
 };
 
 /**
- * Encodes `frames` as one file. gif: an animation of the frames (ping-pong when `rubberBand`);
+ * Encodes `frames` as one file. gif, mp4, webp: an animation of the frames (ping-pong when `rubberBand`);
  * png / jpeg: `frames` must hold exactly one frame (a grid composed with composeGrid).
  */
 export async function encodeArtifact(frames: readonly RgbFrame[], options: ArtifactOptions): Promise<Artifact> {
   const started = performance.now();
   const { format, fps = 10, rubberBand = false, maxBytes, displayScale = 1, displayKernel = 'nearest', signal } = options;
   const meta = FORMATS[format];
-  if (!meta) throw new EngineError('BAD_OPTION', `unknown output format "${String(format)}" (use gif, png or jpeg)`);
+  if (!meta) throw new EngineError('BAD_OPTION', `unknown output format "${String(format)}" (use gif, mp4, webp, png or jpeg)`);
   if (frames.length === 0) throw new EngineError('BAD_OPTION', 'nothing to encode: no frames');
   if (!Number.isInteger(displayScale) || displayScale < 1 || displayScale > 16) {
     throw new EngineError('BAD_OPTION', `displayScale must be an integer from 1 to 16, got ${displayScale}`);
@@ -103,6 +113,30 @@ export async function encodeArtifact(frames: readonly RgbFrame[], options: Artif
       fps: gif.effectiveFps,
       colors: gif.colors,
       reductions: gif.reductions,
+      encodeMs: performance.now() - started,
+    };
+  }
+
+  if (format === 'mp4' || format === 'webp') {
+    if (!Number.isFinite(fps) || fps <= 0) throw new EngineError('BAD_OPTION', `fps must be a positive number, got ${fps}`);
+    const video = await encodeVideoWithinBudget(frames, format, {
+      fps,
+      rubberBand,
+      displayScale,
+      displayKernel,
+      ...(maxBytes !== undefined && { maxBytes }),
+      ...(signal && { signal }),
+    });
+    return {
+      bytes: video.bytes,
+      format,
+      ...meta,
+      width: video.width,
+      height: video.height,
+      frameCount: video.frameCount,
+      fps: video.fps,
+      quality: video.quality,
+      reductions: video.reductions,
       encodeMs: performance.now() - started,
     };
   }
