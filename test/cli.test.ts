@@ -77,6 +77,28 @@ describe('latentwalk render (CLI)', () => {
     assert.equal(report.transformerCalls, Math.ceil(5 / report.batchSize) * report.steps);
   });
 
+  it('--format mp4 and --format webp (or the --out extension) write a video and an animated WebP', async () => {
+    const r = cli('render', 'morph', 'a dog', 'a cat', '--frames', '5', '--format', 'mp4', '--out', 'm.mp4', '--report', 'mp4.json');
+    assert.equal(r.code, 0, r.stderr);
+    const { readMp4 } = await import('./harness/mp4.ts');
+    const info = readMp4(readFileSync(join(work, 'm.mp4')));
+    assert.equal(info.codec, 'avc1');
+    assert.equal(info.sampleCount, 8, 'ping-pong frames in the video itself');
+    assert.match(r.stdout, /m\.mp4: MP4 \d+x\d+, 8 frames at 10\.00 fps/);
+    const report = JSON.parse(readFileSync(join(work, 'mp4.json'), 'utf8'));
+    assert.equal(report.output.format, 'mp4');
+    assert.equal(report.output.quality, 24);
+    const w = cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'l.webp');
+    assert.equal(w.code, 0, w.stderr);
+    const meta = await sharp(readFileSync(join(work, 'l.webp')), { animated: true }).metadata();
+    assert.equal(meta.format, 'webp');
+    assert.equal(meta.pages, 4);
+    // --format alone picks the default file name's extension
+    const d = cli('render', 'loop', 'a dog', '--frames', '4', '--format', 'webp');
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok(readFileSync(join(work, 'out', 'loop.webp')).length > 0);
+  });
+
   it('the same command twice gives byte-identical output', () => {
     assert.equal(cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'a.gif').code, 0);
     assert.equal(cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'b.gif').code, 0);
@@ -122,7 +144,11 @@ describe('latentwalk render (CLI)', () => {
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--threads', '0', '--out', 'x.gif'), /--threads must be from 1 to 256, got 0/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--provider', 'tpu', '--out', 'x.gif'), /--provider must be one of cpu, webgpu, cuda/);
     assertOneLineError(cli('render', 'morph', 'a', '--out', 'x.gif'), /morph takes 2 prompts/);
-    assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', 'x.png'), /written as \.gif/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', 'x.png'), /written as \.gif, \.mp4 or \.webp/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--format', 'avi', '--out', 'x.gif'), /--format must be gif, mp4 or webp, got 'avi'/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--format', 'mp4', '--out', 'x.gif'), /--format mp4 writes a \.mp4 file, but --out is '\.gif'/);
+    assertOneLineError(cli('render', 'grid', 'a', 'b', 'c', 'd', '--format', 'mp4', '--out', 'x.png'), /a grid is one still image/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--format', 'mp4', '--max-bytes', '1100', '--out', 'x.mp4'), /the MP4 is still .* over the 1\.1 KiB limit/);
     // a parent that is a file cannot hold the output, for root too
     writeFileSync(join(work, 'a-file'), 'x');
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--out', join(work, 'a-file', 'x.gif')), /cannot write the output to .*a-file\/x\.gif: ENOTDIR/);

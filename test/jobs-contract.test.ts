@@ -88,6 +88,20 @@ describe('job contract', () => {
     assert.equal(toEngineRequest(parseJobSpec(legacy), { fps: 10, frames: 8, displayScale: 1 }).settings.smooth, 'off');
   });
 
+  test('format: mp4 and webp for animations, png and jpeg for grids; a job stored without one stays a GIF', () => {
+    const defaults = { fps: 10, frames: 8, displayScale: 1 };
+    for (const format of ['gif', 'mp4', 'webp'] as const) {
+      assert.equal(toEngineRequest(buildJobSpec(request({ settings: { format } }), limits), defaults).encode.format, format);
+    }
+    assert.match(refusal(() => buildJobSpec(request({ settings: { format: 'png' } }), limits)).message, /settings\.format: a morph is an animation: gif, mp4, webp/);
+    assert.match(refusal(() => buildJobSpec(request({ settings: { format: 'avi' } as never }), limits)).message, /settings\.format: must be one of gif, mp4, webp, png, jpeg/);
+    const grid = request({ kind: 'grid', prompts: ['a', 'b', 'c', 'd'].map((text) => ({ text, contributorId: '1' })), settings: { format: 'mp4' } });
+    assert.match(refusal(() => buildJobSpec(grid, limits)).message, /a grid is one still image: png or jpeg/);
+    const legacy = buildJobSpec(request({ settings: { seed: 1 } }), limits);
+    assert.equal(legacy.settings.format, undefined);
+    assert.equal(toEngineRequest(parseJobSpec(legacy), defaults).encode.format, 'gif');
+  });
+
   test('the worker maps a job onto the engine request with pack defaults', () => {
     const defaults = { fps: 10, frames: 8, displayScale: 2 };
     const morph = toEngineRequest(buildJobSpec(request({ settings: { seed: 7, steps: 3 } }), limits), defaults);

@@ -13,6 +13,7 @@
 import { createRequire } from 'node:module';
 import { EngineError, throwIfAborted } from '../errors.ts';
 import type { RgbFrame } from '../frames.ts';
+import { faststartMp4 } from './mp4Faststart.ts';
 
 /** Default quantizer: 24 keeps PSNR above the GIF's on the bench walk at a sixth of its bytes (bench/video.ts). */
 export const DEFAULT_MP4_QP = 24;
@@ -25,6 +26,8 @@ export interface Mp4Options {
   qp?: number;
   /** Checked between frames. */
   signal?: AbortSignal;
+  /** Move the index (moov) in front of the media data. @defaultValue true */
+  faststart?: boolean;
 }
 
 export interface Mp4Result {
@@ -79,7 +82,7 @@ let fileSeq = 0;
 export async function encodeMp4(frames: readonly RgbFrame[], options: Mp4Options): Promise<Mp4Result> {
   const first = frames[0];
   if (!first) throw new EngineError('BAD_OPTION', 'cannot encode an MP4 with no frames');
-  const { fps, qp = DEFAULT_MP4_QP, signal } = options;
+  const { fps, qp = DEFAULT_MP4_QP, signal, faststart = true } = options;
   if (!Number.isFinite(fps) || fps <= 0 || fps > 120) throw new EngineError('BAD_OPTION', `MP4 fps must be above 0 and at most 120, got ${fps}`);
   if (!Number.isInteger(qp) || qp < 10 || qp > 51) throw new EngineError('BAD_OPTION', `MP4 qp must be an integer in 10..51, got ${qp}`);
   // The muxer stores a whole number of frames a second.
@@ -115,7 +118,9 @@ export async function encodeMp4(frames: readonly RgbFrame[], options: Mp4Options
     }
     encoder.finalize();
     const bytes = encoder.FS.readFile(encoder.outputFilename);
-    return { bytes: new Uint8Array(bytes), width, height, frameCount: frames.length, fps: rate };
+    // moov in front of mdat, so players that stream the file start at once.
+    const file = new Uint8Array(bytes);
+    return { bytes: faststart ? faststartMp4(file) : file, width, height, frameCount: frames.length, fps: rate };
   } finally {
     try {
       encoder.FS.unlink(encoder.outputFilename);
