@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { promptLength } from '../jobs/index.ts';
+import { ANIMATION_FORMATS, type AnimationFormat } from '../jobs/contract.ts';
 
 export interface GuildSettings {
   /** Frames of a morph / walk / loop. */
@@ -22,6 +23,8 @@ export interface GuildSettings {
    */
   outputBudgetBytes: number;
   defaultFps: number;
+  /** File type of an animation when the command does not say. */
+  defaultFormat: AnimationFormat;
   /** Lower-cased words or phrases a prompt may not contain. */
   blocklist: string[];
   /** Negative prompt added to every render in this guild ('' for none). */
@@ -36,6 +39,7 @@ export const DEFAULT_GUILD_SETTINGS: GuildSettings = {
   allowedChannels: [],
   outputBudgetBytes: 100 * MiB,
   defaultFps: 10,
+  defaultFormat: 'gif',
   blocklist: [],
   negativePrompt: '',
 };
@@ -70,6 +74,7 @@ const schema = z.object({
     .max(SETTINGS_BOUNDS.outputBudgetMiB.max * MiB)
     .catch(DEFAULT_GUILD_SETTINGS.outputBudgetBytes),
   defaultFps: z.number().min(SETTINGS_BOUNDS.defaultFps.min).max(SETTINGS_BOUNDS.defaultFps.max).catch(DEFAULT_GUILD_SETTINGS.defaultFps),
+  defaultFormat: z.enum(ANIMATION_FORMATS).catch(DEFAULT_GUILD_SETTINGS.defaultFormat),
   blocklist: z.array(z.string().min(1).max(SETTINGS_BOUNDS.blocklistWordChars)).max(SETTINGS_BOUNDS.blocklistWords).catch([]),
   // Code points, as Discord's client counted them when the admin typed it.
   negativePrompt: z.string().refine((s) => promptLength(s) <= SETTINGS_BOUNDS.negativeChars).catch(''),

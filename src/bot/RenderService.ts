@@ -153,6 +153,7 @@ export class RenderService {
       settings.height = options.size;
     }
     if (kind !== 'grid') settings.fps = options.fps ?? guild.defaultFps;
+    if (kind !== 'grid') settings.format = options.format ?? guild.defaultFormat;
     if (kind === 'grid' && options.gridSize !== undefined) settings.gridSize = options.gridSize;
     if (kind === 'grid' && options.varyLatents !== undefined) settings.varyLatents = options.varyLatents;
     if (kind === 'walk' && options.stepSize !== undefined) settings.stepSize = options.stepSize;

@@ -2,6 +2,7 @@
  * Checks of user input against the job layer's global limits and the guild's own, before anything is queued.
  * Every failure is one sentence that says what to change; the bot shows it ephemerally.
  */
+import type { AnimationFormat } from '../jobs/contract.ts';
 import { hasVisibleCharacter, normalizePrompt, promptLength, type JobKind, type JobLimits } from '../jobs/index.ts';
 import { findBlocked, type GuildSettings } from './GuildSettings.ts';
 import { safePrompt } from './replies/text.ts';
@@ -18,6 +19,8 @@ export interface RenderOptions {
   gridSize?: number;
   varyLatents?: boolean;
   stepSize?: number;
+  /** Animations: gif, mp4 or webp (the server's default when absent). */
+  format?: AnimationFormat;
 }
 
 /** SD3 works in 16-pixel patches. */
@@ -100,6 +103,7 @@ export function checkOptions(kind: JobKind, options: RenderOptions, limits: JobL
       throw new InputError(`size ${options.size} is larger than this bot renders; use ${bounds.size.max} pixels or less.`);
     }
   }
+  if (options.format !== undefined && kind === 'grid') throw new InputError('format only applies to animations; a grid is one image.');
   if (options.gridSize !== undefined) {
     if (kind !== 'grid') throw new InputError('grid_size only applies to /grid.');
     if (!Number.isInteger(options.gridSize) || options.gridSize < bounds.gridSize.min) throw new InputError(`grid_size must be a whole number of at least ${bounds.gridSize.min}.`);

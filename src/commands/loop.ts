@@ -5,5 +5,5 @@ export const loop = singlePromptCommand({
   kind: 'loop',
   description: 'A seamless looping animation around one prompt',
   promptDescription: 'What to loop around',
-  options: ['frames', 'seed', 'fps', 'steps', 'guidance', 'size'],
+  options: ['frames', 'seed', 'fps', 'steps', 'guidance', 'size', 'format'],
 });

@@ -15,7 +15,7 @@ function definition(limits: JobLimits) {
     .setContexts(InteractionContextType.Guild)
     .addStringOption((o) => promptOption(o, 'from', 'Where the morph starts', limits).setRequired(true))
     .addStringOption((o) => promptOption(o, 'to', 'Where it ends (empty: let the channel decide)', limits));
-  addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size'], limits);
+  addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size', 'format'], limits);
   return data.toJSON();
 }
 

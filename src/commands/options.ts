@@ -8,8 +8,16 @@ import type { ChatInputCommandInteraction, SlashCommandOptionsOnlyBuilder, Slash
 import type { BotContext } from '../bot/types.ts';
 import { InputError, renderOptionBounds, type RenderOptions } from '../bot/validation.ts';
 import type { JobLimits } from '../jobs/index.ts';
+import { ANIMATION_FORMATS, type AnimationFormat } from '../jobs/contract.ts';
 
-export type RenderOptionName = 'frames' | 'seed' | 'steps' | 'guidance' | 'fps' | 'size' | 'grid_size' | 'vary_latents' | 'step_size';
+export type RenderOptionName = 'frames' | 'seed' | 'steps' | 'guidance' | 'fps' | 'size' | 'grid_size' | 'vary_latents' | 'step_size' | 'format';
+
+/** The animation formats as Discord choices (shared with /settings' default). */
+export const FORMAT_CHOICES = [
+  { name: 'GIF (plays everywhere, 256 colours)', value: 'gif' },
+  { name: 'MP4 video (smallest, full colour)', value: 'mp4' },
+  { name: 'WebP animation (full colour)', value: 'webp' },
+] as const satisfies readonly { name: string; value: AnimationFormat }[];
 
 /**
  * A prompt option: at most as long as the bot accepts (code points, as Discord counts), with autocomplete
@@ -52,6 +60,9 @@ export function addRenderOptions(builder: SlashCommandOptionsOnlyBuilder, names:
       case 'vary_latents':
         builder.addBooleanOption((o) => o.setName('vary_latents').setDescription('Give every cell its own noise too'));
         break;
+      case 'format':
+        builder.addStringOption((o) => o.setName('format').setDescription("File type (default: this server's)").addChoices(...FORMAT_CHOICES));
+        break;
       case 'step_size':
         builder.addNumberOption((o) =>
           o.setName('step_size').setDescription(`How far each frame moves (${b.stepSize.min} to ${b.stepSize.max})`).setMinValue(b.stepSize.min).setMaxValue(b.stepSize.max),
@@ -77,6 +88,11 @@ export function readRenderOptions(interaction: ChatInputCommandInteraction): Ren
   set('gridSize', int('grid_size'));
   set('varyLatents', interaction.options.getBoolean('vary_latents') ?? undefined);
   set('stepSize', num('step_size'));
+  const format = interaction.options.getString('format');
+  if (format !== null) {
+    if (!(ANIMATION_FORMATS as readonly string[]).includes(format)) throw new InputError(`format must be one of ${ANIMATION_FORMATS.join(', ')}.`);
+    options.format = format as AnimationFormat;
+  }
   return options;
 }
 

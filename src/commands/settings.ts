@@ -1,6 +1,6 @@
 /**
  * `/settings` (Manage Server by default): the server's limits, stored in Redis per guild.
- *   show | limits [max_frames] [max_queued_per_member] [output_mib] [default_fps]
+ *   show | limits [max_frames] [max_queued_per_member] [output_mib] [default_fps] [default_format]
  *   channels <allow|disallow|clear> [channel] | blocklist <add|remove|clear> [words] | negative [prompt] | reset
  * Who may use it is Discord's decision: default member permissions (Manage Server), which server admins can
  * override per role, member or channel under Server Settings → Integrations. Discord only delivers the command
@@ -14,8 +14,11 @@ import { NO_MENTIONS } from '../bot/replies/views.ts';
 import type { BotContext, SlashCommand } from '../bot/types.ts';
 import { renderOptionBounds } from '../bot/validation.ts';
 import { hasVisibleCharacter, normalizePrompt, promptLength, type JobLimits } from '../jobs/index.ts';
+import { ANIMATION_FORMATS, type AnimationFormat } from '../jobs/contract.ts';
+import { FORMAT_CHOICES } from './options.ts';
 
 const B = SETTINGS_BOUNDS;
+const FORMAT_NAMES: Record<AnimationFormat, string> = { gif: 'GIF', mp4: 'MP4 video', webp: 'WebP' };
 
 /**
  * The bounds of /settings' options: what the store accepts, narrowed to what the bot can honour (a server
@@ -49,7 +52,8 @@ function definition(limits: JobLimits) {
           o.setName('max_queued_per_member').setDescription('Jobs one member may have queued at once').setMinValue(b.maxQueuedPerMember.min).setMaxValue(b.maxQueuedPerMember.max),
         )
         .addIntegerOption((o) => o.setName('output_mib').setDescription('Output file budget in MiB').setMinValue(b.outputBudgetMiB.min).setMaxValue(b.outputBudgetMiB.max))
-        .addNumberOption((o) => o.setName('default_fps').setDescription('Playback speed when none is given').setMinValue(b.defaultFps.min).setMaxValue(b.defaultFps.max)),
+        .addNumberOption((o) => o.setName('default_fps').setDescription('Playback speed when none is given').setMinValue(b.defaultFps.min).setMaxValue(b.defaultFps.max))
+        .addStringOption((o) => o.setName('default_format').setDescription('File type of animations when none is given').addChoices(...FORMAT_CHOICES)),
     )
     .addSubcommand((s) =>
       s
@@ -112,15 +116,18 @@ async function run(interaction: ChatInputCommandInteraction, bot: BotContext): P
       const maxQueued = interaction.options.getInteger('max_queued_per_member');
       const outputMiB = interaction.options.getInteger('output_mib');
       const fps = interaction.options.getNumber('default_fps');
-      if (maxFrames === null && maxQueued === null && outputMiB === null && fps === null) {
-        return 'Give at least one of max_frames, max_queued_per_member, output_mib or default_fps.';
+      const format = interaction.options.getString('default_format');
+      if (maxFrames === null && maxQueued === null && outputMiB === null && fps === null && format === null) {
+        return 'Give at least one of max_frames, max_queued_per_member, output_mib, default_fps or default_format.';
       }
+      if (format !== null && !(ANIMATION_FORMATS as readonly string[]).includes(format)) return `default_format must be one of ${ANIMATION_FORMATS.join(', ')}.`;
       const next = await store.update(guildId, (s) => ({
         ...s,
         ...(maxFrames !== null ? { maxFrames } : {}),
         ...(maxQueued !== null ? { maxQueuedPerMember: maxQueued } : {}),
         ...(outputMiB !== null ? { outputBudgetBytes: outputMiB * MiB } : {}),
         ...(fps !== null ? { defaultFps: fps } : {}),
+        ...(format !== null ? { defaultFormat: format as AnimationFormat } : {}),
       }));
       return `Saved.\n${describe(next, bot)}`;
     }
@@ -175,6 +182,7 @@ function describe(s: GuildSettings, bot: BotContext): string {
     `• Max queued per member: ${s.maxQueuedPerMember}`,
     `• Output budget: ${formatBytes(s.outputBudgetBytes)} (never above what Discord takes here: the server's boost tier allows 10, 10, 50 or 100 MiB)`,
     `• Default fps: ${s.defaultFps}`,
+    `• Default format: ${FORMAT_NAMES[s.defaultFormat]}`,
     `• Channels: ${s.allowedChannels.length ? s.allowedChannels.map((id) => `<#${id}>`).join(', ') : 'everywhere'}`,
     // A full blocklist (100 entries) alone would pass the 2000 of a message: it gets a share, whole entries only.
     `• Blocked words: ${s.blocklist.length ? fitPieces(s.blocklist.map((w, i) => `${i ? ', ' : ''}“${safePrompt(w, 60)}”`), 900) : 'none'}`,

@@ -5,5 +5,5 @@ export const walk = singlePromptCommand({
   kind: 'walk',
   description: 'A walk around one prompt',
   promptDescription: 'What to walk around',
-  options: ['step_size', 'frames', 'seed', 'fps', 'steps', 'guidance', 'size'],
+  options: ['step_size', 'frames', 'seed', 'fps', 'steps', 'guidance', 'size', 'format'],
 });

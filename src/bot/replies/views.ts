@@ -247,7 +247,8 @@ export function resultView(ids: CustomIds, reply: PendingReply, result: JobResul
     ? `✅ ${userMention(reply.requesterId)}, your ${reply.kind} is ready (it finished after the original reply could no longer be edited).`
     : `✅ ${describeJob(reply)}`;
   const embed = resultEmbed(reply, outcome, result.jobId);
-  embed.image = { url: `attachment://${name}` };
+  // An embed shows images only: a video stays a plain attachment, which Discord plays inline above the embed.
+  if (outcome.artifact.format !== 'mp4') embed.image = { url: `attachment://${name}` };
   return view(lead, {
     embeds: [embed],
     components: [row(...afterButtons(ids, reply.jobId))],
