@@ -5,6 +5,7 @@
  * - `/morph from:a red circle to:a blue square` typed in the message box: the progress edits, then the GIF,
  *   which loads in the page and has more than one frame;
  * - the bot's autocomplete: the model's prompt suggestions listed as `/loop ` is typed, Tab picks one;
+ * - `/loop ... format:mp4`: the MP4 result plays in a <video> element (Chromium decodes the H.264);
  * - a `/grid` board filled as four members (switching member, pressing the board's button, filling the modal),
  *   the grid credited to all four; the screenshot for the README (docs/playground.png);
  * - a `/chain` board filled by four members, a stop each: one looping GIF, each stop credited to its member;
@@ -215,6 +216,35 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     for (const [n, text, name] of [[1, 'a red circle', 'Alice'], [2, 'a blue square', 'Bob'], [3, 'a green triangle', 'Carol'], [4, 'a yellow star', 'Dave']] as const) {
       assert.match(await stopField(n), new RegExp(`${text}.*@${name}`));
     }
+  });
+
+  it('plays an MP4 result inline: /loop format:mp4 shows a looping video element that decodes and advances', async () => {
+    await page.locator('[data-member="alice"]').click();
+    await page.locator('[data-member="alice"].active').waitFor();
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/loop prompt:a green star frames:6 format:mp4');
+    await input.press('Enter');
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/loop' }) }).last();
+    const player = message.locator('video.attachment-video');
+    await player.waitFor({ timeout: 60_000 });
+    assert.equal(await message.locator('.embed-image img').count(), 0, 'the video is not an embed image');
+    // Chromium decodes the H.264 stream: frames arrive and playback time moves on.
+    const playing = await until('the video to play', async () => {
+      const s = await player.evaluate((node) => {
+        const v = node as unknown as { readyState: number; currentTime: number; videoWidth: number; error: { message: string } | null; loop: boolean; src: string };
+        return { readyState: v.readyState, time: v.currentTime, width: v.videoWidth, error: v.error?.message ?? null, loop: v.loop, src: v.src };
+      });
+      assert.equal(s.error, null, `video error: ${s.error}`);
+      return s.readyState >= 2 && s.time > 0 && s.width > 0 ? s : undefined;
+    }, 20_000);
+    assert.equal(playing.loop, true);
+    const response = await fetch(new URL(playing.src, url));
+    assert.equal(response.headers.get('content-type'), 'video/mp4');
+    const { readMp4 } = await import('./harness/mp4.ts');
+    const info = readMp4(new Uint8Array(await response.arrayBuffer()));
+    assert.equal(info.codec, 'avc1');
+    assert.equal(info.width, playing.width);
   });
 
   it('cancels a running job with its Cancel button; the answer is only shown to its member', async () => {

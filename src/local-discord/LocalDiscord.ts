@@ -543,11 +543,22 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': file.contentType,
-      'Content-Length': file.data.length,
-      'Cache-Control': 'public, max-age=31536000, immutable',
-    });
+    const headers = { 'Content-Type': file.contentType, 'Accept-Ranges': 'bytes', 'Cache-Control': 'public, max-age=31536000, immutable' };
+    // Byte ranges, as Discord's CDN serves them: video players fetch an MP4 in parts.
+    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range && (range[1] || range[2])) {
+      const size = file.data.length;
+      const start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+      const end = range[1] && range[2] ? Math.min(size - 1, Number(range[2])) : size - 1;
+      if (start >= size || start > end) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+        return;
+      }
+      res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+      res.end(req.method === 'HEAD' ? undefined : file.data.subarray(start, end + 1));
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': file.data.length });
     res.end(req.method === 'HEAD' ? undefined : file.data);
   }
 

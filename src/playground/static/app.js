@@ -473,10 +473,34 @@ function image(url, width, height, alt, max) {
   return img;
 }
 
+function video(url, width, height, label) {
+  const node = el('video', 'media attachment-video');
+  node.src = url;
+  node.muted = true;
+  node.loop = true;
+  node.autoplay = true;
+  node.controls = true;
+  node.playsInline = true;
+  node.preload = 'auto';
+  node.setAttribute('aria-label', label ?? 'video');
+  const size = displaySize(width, height, 400);
+  if (size) {
+    node.width = size.width;
+    node.height = size.height;
+  }
+  node.addEventListener('loadeddata', () => {
+    if (state.stickToBottom) scrollToBottom();
+  });
+  return node;
+}
+
 function renderAttachments(files) {
   const box = el('div', 'attachments');
   for (const file of files) {
-    if ((file.content_type ?? '').startsWith('image/')) {
+    if ((file.content_type ?? '').startsWith('video/')) {
+      // Discord plays a video attachment inline; our results loop by their own frames (ping-pong), so loop here.
+      box.append(video(file.url, file.width, file.height, file.description ?? file.filename));
+    } else if ((file.content_type ?? '').startsWith('image/')) {
       const link = el('a', 'attachment-image');
       link.href = file.url;
       link.target = '_blank';
