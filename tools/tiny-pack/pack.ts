@@ -8,6 +8,7 @@ import { buildClipTextEncoder, buildT5Encoder, clipConfig, t5Config, type ClipSp
 import { addClipTokenizer, addT5Tokenizer, CLIP_MAX_LENGTH, json, t5Vocab, type PackFiles } from './tokenizer-files.ts';
 import { buildTransformer, transformerConfig, type TransformerSpec } from './transformer.ts';
 import { buildVaeDecoder, vaeConfig, type VaeSpec } from './vae-decoder.ts';
+import { buildVaeEncoder } from './vae-encoder.ts';
 import { buildClipVocab } from './vocab.ts';
 
 export interface TinyPackOptions {
@@ -50,6 +51,7 @@ const OWNED = [
   'text_encoder_3',
   'transformer',
   'vae_decoder',
+  'vae_encoder',
 ];
 
 export function buildTinyPack(opts: TinyPackOptions): PackFiles {
@@ -92,6 +94,9 @@ export function buildTinyPack(opts: TinyPackOptions): PackFiles {
   files.set('transformer/config.json', json(transformerConfig(transformer)));
   addModel(files, 'vae_decoder', buildVaeDecoder(vae, opts.seed, opts.fp16));
   files.set('vae_decoder/config.json', json(vaeConfig(vae)));
+  // The encoder, for image input (img2img); optimum writes it beside the decoder with the same config.
+  addModel(files, 'vae_encoder', buildVaeEncoder(vae, opts.seed, opts.fp16));
+  files.set('vae_encoder/config.json', json(vaeConfig(vae)));
 
   const latentwalk: Record<string, unknown> = { defaults: TINY_DEFAULTS };
   if (opts.transformerOutput !== EXPORTER_TRANSFORMER_OUTPUT) latentwalk.transformer = { output: opts.transformerOutput };
@@ -134,7 +139,8 @@ can be tested end to end in seconds on a CPU, without downloading Stable Diffusi
 It has exactly the folder layout and tensor names \`optimum-cli export onnx\` writes for SD3
 (\`model_index.json\`, \`scheduler/\`, \`tokenizer/\` (CLIP-L, slow files, pads with EOS),
 \`tokenizer_2/\` (CLIP-G, also \`tokenizer.json\`, pads with "!" = id 0), \`text_encoder/\`, \`text_encoder_2/\`,
-\`transformer/\` (with external weights in \`model.onnx_data\`), \`vae_decoder/\`${opts.t5 ? ', `text_encoder_3/`, `tokenizer_3/`' : ''}),
+\`transformer/\` (with external weights in \`model.onnx_data\`), \`vae_decoder/\`, \`vae_encoder/\` (fitted to invert the
+decoder, for image input)${opts.t5 ? ', `text_encoder_3/`, `tokenizer_3/`' : ''}),
 but tiny widths: CLIP-L 32 wide / 2 layers, CLIP-G 48 wide / 3 layers, 4 latent channels,
 joint_attention_dim 128, pooled_projection_dim 80, a few hundred whole-word tokens.
 ${opts.fp16 ? '\nEvery float input and output is float16 (the graphs Cast at the edges); token ids stay int64.\n' : ''}

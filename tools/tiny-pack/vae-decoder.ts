@@ -16,19 +16,53 @@ export interface VaeSpec {
   sampleSize: number;
 }
 
-export function buildVaeDecoder(spec: VaeSpec, seed: number, fp16Io: boolean): EncodedModel {
+/** The decoder's weights, drawn in a fixed order from its own stream (the encoder is fitted to them). */
+export interface VaeDecoderWeights {
+  w1: Float32Array;
+  b1: Float32Array;
+  w2: Float32Array;
+  b2: Float32Array;
+  skip: Float32Array;
+}
+
+export function vaeDecoderWeights(spec: VaeSpec, seed: number): VaeDecoderWeights {
   const rng = new Prng(seed, 'vae_decoder');
+  const { latentChannels: c, width: f } = spec;
+  const w1 = rng.fill(f * c, initScale(c, 1.5));
+  const b1 = rng.fill(f, 0.2);
+  const w2 = rng.fill(3 * f, initScale(f, 1.5));
+  const b2 = rng.fill(3, 0.1);
+  const skip = rng.fill(3 * c, initScale(c, 1.5));
+  return { w1, b1, w2, b2, skip };
+}
+
+/** The decoder's colour before its final tanh, for one unscaled latent pixel `z` (length C). */
+export function decoderPreTanh(spec: VaeSpec, w: VaeDecoderWeights, z: ArrayLike<number>): [number, number, number] {
+  const { latentChannels: c, width: f } = spec;
+  const out: [number, number, number] = [w.b2[0]!, w.b2[1]!, w.b2[2]!];
+  for (let k = 0; k < f; k++) {
+    let a = w.b1[k]!;
+    for (let j = 0; j < c; j++) a += w.w1[k * c + j]! * z[j]!;
+    const h = Math.tanh(a);
+    for (let o = 0; o < 3; o++) out[o] += w.w2[o * f + k]! * h;
+  }
+  for (let o = 0; o < 3; o++) for (let j = 0; j < c; j++) out[o] += w.skip[o * c + j]! * z[j]!;
+  return out;
+}
+
+export function buildVaeDecoder(spec: VaeSpec, seed: number, fp16Io: boolean): EncodedModel {
+  const weights = vaeDecoderWeights(spec, seed);
   const g = new GraphBuilder('vae_decoder_tiny', fp16Io);
   const { latentChannels: c, width: f } = spec;
   const z = g.floatInput('latent_sample', ['batch_size', c, 'latent_height', 'latent_width']);
 
-  const w1 = g.weight('decoder.conv_in.weight', [f, c, 1, 1], rng.fill(f * c, initScale(c, 1.5)));
-  const b1 = g.weight('decoder.conv_in.bias', [f], rng.fill(f, 0.2));
+  const w1 = g.weight('decoder.conv_in.weight', [f, c, 1, 1], weights.w1);
+  const b1 = g.weight('decoder.conv_in.bias', [f], weights.b1);
   const h = g.tanh(g.op('Conv', [z, w1, b1], { kernel_shape: { ints: [1, 1] } }));
-  const w2 = g.weight('decoder.conv_out.weight', [3, f, 1, 1], rng.fill(3 * f, initScale(f, 1.5)));
-  const b2 = g.weight('decoder.conv_out.bias', [3], rng.fill(3, 0.1));
+  const w2 = g.weight('decoder.conv_out.weight', [3, f, 1, 1], weights.w2);
+  const b2 = g.weight('decoder.conv_out.bias', [3], weights.b2);
   // Plus a linear path from the latent itself, so the latent's channels map to distinct hues.
-  const skip = g.weight('decoder.conv_skip.weight', [3, c, 1, 1], rng.fill(3 * c, initScale(c, 1.5)));
+  const skip = g.weight('decoder.conv_skip.weight', [3, c, 1, 1], weights.skip);
   const colour = g.add(
     g.op('Conv', [h, w2, b2], { kernel_shape: { ints: [1, 1] } }),
     g.op('Conv', [z, skip], { kernel_shape: { ints: [1, 1] } }),
