@@ -39,15 +39,15 @@ export function vaeDecoderWeights(spec: VaeSpec, seed: number): VaeDecoderWeight
 /** The decoder's colour before its final tanh, for one unscaled latent pixel `z` (length C). */
 export function decoderPreTanh(spec: VaeSpec, w: VaeDecoderWeights, z: ArrayLike<number>): [number, number, number] {
   const { latentChannels: c, width: f } = spec;
-  const out: [number, number, number] = [w.b2[0]!, w.b2[1]!, w.b2[2]!];
+  const out = [w.b2[0]!, w.b2[1]!, w.b2[2]!];
   for (let k = 0; k < f; k++) {
     let a = w.b1[k]!;
     for (let j = 0; j < c; j++) a += w.w1[k * c + j]! * z[j]!;
     const h = Math.tanh(a);
-    for (let o = 0; o < 3; o++) out[o] += w.w2[o * f + k]! * h;
+    for (let o = 0; o < 3; o++) out[o] = out[o]! + w.w2[o * f + k]! * h;
   }
-  for (let o = 0; o < 3; o++) for (let j = 0; j < c; j++) out[o] += w.skip[o * c + j]! * z[j]!;
-  return out;
+  for (let o = 0; o < 3; o++) for (let j = 0; j < c; j++) out[o] = out[o]! + w.skip[o * c + j]! * z[j]!;
+  return [out[0]!, out[1]!, out[2]!];
 }
 
 export function buildVaeDecoder(spec: VaeSpec, seed: number, fp16Io: boolean): EncodedModel {
