@@ -12,6 +12,10 @@ export type EngineErrorCode =
   | 'PROVIDER_UNAVAILABLE'
   | 'OUTPUT_UNWRITABLE'
   | 'BUDGET_UNREACHABLE'
+  /** Image input: the pack has no vae_encoder. */
+  | 'NO_VAE_ENCODER'
+  /** Image input: not an image, animated, too large, or the wrong shape. */
+  | 'BAD_IMAGE'
   | 'ABORTED';
 
 export class EngineError extends Error {

@@ -16,6 +16,8 @@ import type { Vocabulary } from './text/Vocabulary.ts';
 import type { ProviderName, RenderOptions, RenderResult, RenderSettings, WalkSpec } from './types.ts';
 
 export type * from './types.ts';
+export { DEFAULT_STRENGTH } from './types.ts';
+export { INIT_IMAGE_LIMITS } from './image/InitImage.ts';
 export type { RgbFrame } from './frames.ts';
 export type { RenderDefaults } from './pack/ModelPack.ts';
 export { EngineError, RenderAbortedError, type EngineErrorCode } from './errors.ts';

@@ -6,7 +6,9 @@
  * 'off' renders the guide's evenly spaced frames; 'even' and 'blend' let the walk's refinement plan
  * (walks/Refinement.ts, walks/GridRefinement.ts) place frames round by round from the frames already decoded.
  */
-import { throwIfAborted } from './errors.ts';
+import { EngineError, throwIfAborted } from './errors.ts';
+import { prepareInitImage } from './image/InitImage.ts';
+import { encodeImageLatent, noEncoder } from './sampler/VaeEncode.ts';
 import type { RgbFrame } from './frames.ts';
 import type { ModelPack } from './pack/ModelPack.ts';
 import { resolveSettings, validateSpec, type ResolvedSettings } from './RenderLimits.ts';
@@ -15,7 +17,7 @@ import { createFlowMatchSchedule, type FlowMatchSchedule } from './sampler/FlowM
 import { gaussianNoise } from './sampler/GaussianNoise.ts';
 import { decodeLatents } from './sampler/VaeDecode.ts';
 import type { PromptEncoder } from './text/PromptEncoder.ts';
-import type { PromptTruncation, RenderOptions, RenderProgress, RenderResult, RenderSettings, WalkSpec } from './types.ts';
+import { DEFAULT_STRENGTH, type InitImageReport, type PromptTruncation, type RenderOptions, type RenderProgress, type RenderResult, type RenderSettings, type WalkSpec } from './types.ts';
 import { GridRefinement } from './walks/GridRefinement.ts';
 import { PathRefinement, type PlannedNode, type RefinementPlan } from './walks/Refinement.ts';
 import { slerp } from './walks/slerp.ts';
@@ -35,6 +37,8 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
 
   const t0 = performance.now();
   onProgress?.({ stage: 'encode', framesDone: 0, framesTotal: frameTotal });
+  const init = settings.image ? await prepareImageStart(pack, settings.image, settings.strength ?? DEFAULT_STRENGTH, s, schedule, latent) : undefined;
+  throwIfAborted(signal);
   const encoded = await Promise.all(spec.prompts.map((p) => encoder.encode(p)));
   const negative = await encoder.encode(s.negative);
   const truncations: PromptTruncation[] = encoded.flatMap((e) => (e.truncation ? [e.truncation] : []));
@@ -42,13 +46,15 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
   const textEncodingMs = performance.now() - t0;
   throwIfAborted(signal);
 
-  const runner = new BatchRunner({ pack, schedule, latent, settings: s, negative: negative.embedding, frameTotal, options });
+  const runner = new BatchRunner({ pack, schedule, latent, settings: s, negative: negative.embedding, frameTotal, options, ...(init ? { imageStart: init.start } : {}) });
+  // The walk is planned over the steps that run; the runner shifts its steps by the image's start step.
+  const planned = init ? { ...s, steps: s.steps - init.start.step } : s;
   const embeddings = encoded.map((e) => e.embedding);
   const noiseLength = latent.channels * latent.height * latent.width;
   let walk: { frames: RgbFrame[]; positions: number[] };
-  if (s.smooth === 'off') walk = await renderEvenlySpaced(runner, spec, embeddings, s, noiseLength);
-  else if (spec.kind === 'grid') walk = await renderRefinedGrid(runner, spec, embeddings, s, noiseLength);
-  else walk = await renderRefinedPath(runner, spec, embeddings, s, noiseLength);
+  if (s.smooth === 'off') walk = await renderEvenlySpaced(runner, spec, embeddings, planned, noiseLength);
+  else if (spec.kind === 'grid') walk = await renderRefinedGrid(runner, spec, embeddings, planned, noiseLength);
+  else walk = await renderRefinedPath(runner, spec, embeddings, planned, noiseLength);
 
   const smoothness = spec.kind === 'grid' ? measureGrid(walk.frames, spec.gridSize) : measureSequence(walk.frames, spec.kind === 'loop' || spec.kind === 'chain');
   return {
@@ -79,8 +85,26 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
       transformerCalls: runner.transformerCalls,
       frameSteps: runner.frameSteps,
       positions: walk.positions,
+      ...(init ? { image: init.report } : {}),
     },
   };
+}
+
+/**
+ * img2img's start, as diffusers' StableDiffusion3Img2ImgPipeline: `t_start = steps - floor(steps * strength)`
+ * (get_timesteps: int(max(steps - steps * strength, 0))), and each frame starts at sigma = sigmas[t_start] from
+ * (1 - sigma) * image latent + sigma * its own noise (scale_noise).
+ */
+async function prepareImageStart(pack: ModelPack, bytes: Uint8Array, strength: number, s: ResolvedSettings, schedule: FlowMatchSchedule, latent: LatentShape) {
+  if (!pack.vaeEncoder) throw noEncoder(pack);
+  if (!(Number.isFinite(strength) && strength > 0 && strength <= 1)) throw new EngineError('BAD_OPTION', `strength must be above 0 and at most 1, got ${strength}`);
+  const step = Math.trunc(Math.max(s.steps - s.steps * strength, 0));
+  // int(x) of a positive x below steps: any strength above 0 runs at least the last step.
+  const prepared = await prepareInitImage(bytes, s.width, s.height);
+  const z = await encodeImageLatent(pack, prepared.frame, latent);
+  const sigma = schedule.sigmas[step]!;
+  const report: InitImageReport = { strength, startStep: step, startSigma: sigma, source: prepared.source, ...(prepared.crop ? { crop: prepared.crop } : {}) };
+  return { start: { step, sigma, latent: z }, report };
 }
 
 /** The guide's walk: evenly spaced frames, each from noise; batches of consecutive frames. */
@@ -129,6 +153,14 @@ async function renderRefinedGrid(runner: BatchRunner, spec: Extract<WalkSpec, { 
   return { frames: cells, positions: [...columns, ...rows] };
 }
 
+/** scale_noise: (1 - sigma) * image latent + sigma * noise. */
+function noisedImage(start: { sigma: number; latent: Float32Array }, noise: Float32Array): Float32Array {
+  const { sigma, latent } = start;
+  const out = new Float32Array(noise.length);
+  for (let i = 0; i < out.length; i++) out[i] = (1 - sigma) * latent[i]! + sigma * noise[i]!;
+  return out;
+}
+
 /** Round by round: the plan places nodes from the frames it has, the runner renders (or resumes) them. */
 async function renderPlan(runner: BatchRunner, plan: RefinementPlan): Promise<void> {
   for (let round = plan.nextRound(); round; round = plan.nextRound()) {
@@ -146,6 +178,8 @@ interface BatchItem {
 }
 
 interface RunnerContext {
+  /** Image input: frames that would start from noise start at `step` from the noised image latent instead. */
+  imageStart?: { step: number; sigma: number; latent: Float32Array };
   pack: ModelPack;
   schedule: FlowMatchSchedule;
   latent: LatentShape;
@@ -231,14 +265,17 @@ class BatchRunner {
 
   /** Denoises and decodes one batch (all items share a start step and keep steps). */
   async render(items: readonly BatchItem[]): Promise<{ frame: RgbFrame }[]> {
-    const { pack, schedule, latent, settings: s, negative, frameTotal, options } = this.ctx;
+    const { pack, schedule, latent, settings: s, negative, frameTotal, options, imageStart } = this.ctx;
     const { signal, onProgress, onBatch } = options;
-    const startStep = items[0]!.startStep;
-    const keepSteps = items[0]!.keepSteps;
+    // Plans count steps from the first one that runs; with an image that is the image's start step.
+    const offset = imageStart?.step ?? 0;
+    const startStep = items[0]!.startStep + offset;
+    const keepSteps = items[0]!.keepSteps.map((k) => k + offset);
+    const fromImage = imageStart && items[0]!.startStep === 0;
     const t1 = performance.now();
     const denoised = await denoiseBatch({
       pack,
-      frames: items.map((i) => i.conditioning),
+      frames: fromImage ? items.map((i) => ({ ...i.conditioning, noise: noisedImage(imageStart, i.conditioning.noise) })) : items.map((i) => i.conditioning),
       negative,
       schedule,
       guidance: s.guidance,
@@ -259,14 +296,14 @@ class BatchRunner {
     this.denoisingMs += t2 - t1;
     this.decodingMs += t3 - t2;
     this.renderedFrames += items.length;
-    this.count(items.length, startStep);
+    this.count(items.length, items[0]!.startStep);
     this.done += items.length;
     let states: Float32Array[] | undefined;
     if (keepSteps.length > 0) {
       states = items.map((item, k) => {
         const state = new Float32Array(keepSteps.length * this.perFrame);
         keepSteps.forEach((step, j) => state.set(denoised.kept.get(step)!.subarray(k * this.perFrame, (k + 1) * this.perFrame), j * this.perFrame));
-        this.keep(item.index, keepSteps, state);
+        this.keep(item.index, item.keepSteps, state);
         return state;
       });
     }
@@ -293,8 +330,9 @@ class BatchRunner {
     this.states.set(index, byStep);
   }
 
+  /** `startStep` as the plan counts it (from the first step that runs). */
   private count(frames: number, startStep: number): void {
-    const steps = this.ctx.schedule.timesteps.length - startStep;
+    const steps = this.ctx.schedule.timesteps.length - (this.ctx.imageStart?.step ?? 0) - startStep;
     this.transformerCalls += steps;
     this.frameSteps += steps * frames;
   }

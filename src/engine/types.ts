@@ -42,6 +42,31 @@ export interface RenderSettings {
    * (default) also branches in-between frames from their neighbours' partially denoised latents.
    */
   smooth?: SmoothMode;
+  /**
+   * Image input (img2img): a still PNG / JPEG / WebP / GIF file. Every frame starts from it, encoded by the
+   * pack's vae_encoder and noised to `strength`, instead of from pure noise (see engine/image/InitImage.ts for
+   * what is accepted and how it is fitted to the render's size).
+   */
+  image?: Uint8Array;
+  /**
+   * How much of the image is redrawn, 0..1 (with `image`): the sampler starts `round-down(steps * strength)`
+   * steps before the end, as diffusers' SD3 img2img does. Default DEFAULT_STRENGTH.
+   */
+  strength?: number;
+}
+
+/** Image input's default strength: the image's layout and colours stay, the prompt redraws the rest. */
+export const DEFAULT_STRENGTH = 0.6;
+
+/** What an image input did, in the report. */
+export interface InitImageReport {
+  strength: number;
+  /** Sampler steps skipped: frames start at this step's sigma. */
+  startStep: number;
+  /** sigmas[startStep]: the share of noise in each frame's start. */
+  startSigma: number;
+  source: { width: number; height: number; format: string; bytes: number };
+  crop?: { left: number; top: number; width: number; height: number };
 }
 
 export type RenderStage = 'encode' | 'denoise' | 'decode' | 'output';
@@ -141,6 +166,8 @@ export interface RenderReport extends Partial<WalkFigures> {
   unknownWords?: string[];
   /** Frames taken from `completedFrames` instead of being rendered. */
   resumedFrames: number;
+  /** Present when the walk started from an image. */
+  image?: InitImageReport;
 }
 
 export interface RenderResult {

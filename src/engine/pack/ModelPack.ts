@@ -67,6 +67,13 @@ export interface VaeComponent {
   scaleFactor: number;
 }
 
+/** The VAE's encoder (image input): image [B,3,H,W] in [-1,1] -> mean || logvar [B,2C,H/f,W/f]. */
+export interface VaeEncoderComponent {
+  session: OnnxSession;
+  input: string;
+  output: string;
+}
+
 export interface ModelPack {
   readonly dir: string;
   readonly name: string;
@@ -90,6 +97,8 @@ export interface ModelPack {
   readonly vocabulary?: Vocabulary;
   /** Prompts to suggest, most common first, when latentwalk.json declares them. */
   readonly suggestions?: readonly string[];
+  /** Present when the pack has `vae_encoder/` (optimum exports it); image input needs it. */
+  readonly vaeEncoder?: VaeEncoderComponent;
   dispose(): Promise<void>;
 }
 
@@ -274,6 +283,8 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       scaleFactor: manifest.vae?.scaleFactor ?? 2 ** Math.max(0, blocks - 1),
     };
 
+    const vaeEncoder = existsSync(join(dir, 'vae_encoder', 'model.onnx')) ? await loadVaeEncoder(manifest, latentChannels, track) : undefined;
+
     const defaults: RenderDefaults = { ...SD3_DEFAULTS, ...stripUndefined(manifest.defaults ?? {}) };
     const pack: ModelPack = {
       dir,
@@ -293,6 +304,7 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
       vae,
       ...(manifest.vocabulary ? { vocabulary: Vocabulary.from(manifest.vocabulary) } : {}),
       ...(manifest.suggestions ? { suggestions: manifest.suggestions.map((p) => p.trim()) } : {}),
+      ...(vaeEncoder ? { vaeEncoder } : {}),
       dispose: async () => {
         await Promise.all([...opened.map((s) => s.dispose()), graphs.dispose()]);
       },
@@ -303,6 +315,36 @@ export async function loadModelPack(dirArg: string, options: LoadPackOptions = {
     await Promise.allSettled(opened.map((s) => s.dispose()));
     throw error;
   }
+}
+
+/**
+ * optimum names the encoder's tensors `sample` and `latent_parameters`; a graph with one input and one output
+ * is taken whatever they are called; latentwalk.json's vaeEncoder names others.
+ */
+async function loadVaeEncoder(
+  manifest: PackManifest,
+  latentChannels: number,
+  open: (component: string) => Promise<OnnxSession>,
+): Promise<VaeEncoderComponent> {
+  const session = await open('vae_encoder');
+  const pick = (kind: 'input' | 'output', named: string | undefined, usual: string): string => {
+    const list = kind === 'input' ? session.inputs : session.outputs;
+    if (named) return named;
+    if (list.some((t) => t.name === usual)) return usual;
+    return list.length === 1 ? list[0]!.name : usual;
+  };
+  const input = pick('input', manifest.vaeEncoder?.input, 'sample');
+  const output = pick('output', manifest.vaeEncoder?.output, 'latent_parameters');
+  requireTensor(session, 'input', input, FLOAT);
+  const outInfo = requireTensor(session, 'output', output, FLOAT);
+  const channels = outInfo.shape[1];
+  if (typeof channels === 'number' && channels > 0 && channels !== 2 * latentChannels) {
+    throw new EngineError(
+      'TENSOR_MISMATCH',
+      `vae_encoder/model.onnx output '${output}' has ${channels} channels; expected ${2 * latentChannels} (mean and logvar of the transformer's ${latentChannels} latent channels)`,
+    );
+  }
+  return { session, input, output };
 }
 
 async function loadClip(

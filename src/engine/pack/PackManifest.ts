@@ -74,6 +74,7 @@ export const PackManifestSchema = z
       .strict()
       .optional(),
     vaeDecoder: z.object({ input: name, output: name }).partial().strict().optional(),
+    vaeEncoder: z.object({ input: name, output: name }).partial().strict().optional(),
   })
   .strict();
 
