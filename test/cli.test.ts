@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { copyTinyPack, makeTinyPackVariant, removeTestPacks } from './harness/packs.ts';
+import { copyTinyPack, makeTinyPackVariant, removeTestPacks, TINY_PACK as TINY } from './harness/packs.ts';
 
 const BIN = fileURLToPath(new URL('../bin/latentwalk.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'latentwalk-cli-'));
@@ -97,6 +97,31 @@ describe('latentwalk render (CLI)', () => {
     const d = cli('render', 'loop', 'a dog', '--frames', '4', '--format', 'webp');
     assert.equal(d.code, 0, d.stderr);
     assert.ok(readFileSync(join(work, 'out', 'loop.webp')).length > 0);
+  });
+
+  it('--from-image starts the walk from a picture: frame 0 near it at a low strength, the report says how', async () => {
+    const raw = new Uint8Array(64 * 64 * 3);
+    for (let i = 0; i < 64 * 64; i++) raw.set([40 + (i % 64) * 3, 200 - Math.floor(i / 64) * 2, 120], i * 3);
+    await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(work, 'photo.png'));
+    const r = cli('render', 'morph', 'a cat', 'a dog', '--model', TINY, '--frames', '3', '--from-image', 'photo.png', '--strength', '0.25', '--out', 'img.gif', '--report', 'img.json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /from image 64x64 png: strength 0\.25, 3 of 4 steps skipped/);
+    const report = JSON.parse(readFileSync(join(work, 'img.json'), 'utf8'));
+    assert.equal(report.image.strength, 0.25);
+    assert.equal(report.image.startStep, 3);
+    assert.match(report.image.path, /photo\.png$/);
+    const first = await sharp(readFileSync(join(work, 'img.gif')), { page: 0 }).removeAlpha().raw().toBuffer();
+    const diff = first.reduce((s, v, i) => s + Math.abs(v - raw[i]!), 0) / first.length;
+    assert.ok(diff < 25, `frame 0 mean abs diff ${diff.toFixed(1)}`);
+    // Bad input: one line each.
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--from-image', 'nope.png', '--out', 'x.gif'), /cannot read --from-image .*nope\.png: ENOENT/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--strength', '0.5', '--out', 'x.gif'), /--strength needs --from-image FILE/);
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', TINY, '--from-image', 'photo.png', '--strength', '2', '--out', 'x.gif'), /--strength must be above 0 and at most 1, got 2/);
+    writeFileSync(join(work, 'notes.png'), 'not a picture');
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', TINY, '--from-image', 'notes.png', '--out', 'x.gif'), /not an image this bot can read/);
+    const bare = copyTinyPack();
+    rmSync(join(bare, 'vae_encoder'), { recursive: true });
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', bare, '--from-image', 'photo.png', '--out', 'x.gif'), /has no vae_encoder; image input needs/);
   });
 
   it('the same command twice gives byte-identical output', () => {

@@ -2,7 +2,7 @@
  * `latentwalk render <morph|grid|walk|loop|chain> <prompts...> [options]`: one render through the engine to a file,
  * with an optional JSON report.
  */
-import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -38,7 +38,8 @@ options: --model NAME|DIR (a bundled model: shapes, emoji; or a pack directory) 
          --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
          --smooth off|even|blend (default blend) --threads N
          --provider cpu|webgpu|cuda (or a list tried in order: cuda,webgpu,cpu) --max-bytes N
-         --format gif|mp4|webp (animations; default: from --out, else gif) --out FILE --report FILE`;
+         --format gif|mp4|webp (animations; default: from --out, else gif) --out FILE --report FILE
+         --from-image FILE [--strength S]  start every frame from a picture (img2img; S 0..1, default 0.6)`;
 
 /** Prompts each kind takes, fewest and most. */
 const PROMPT_COUNT: Record<WalkKind, { min: number; max: number }> = {
@@ -67,6 +68,9 @@ export interface RenderJob {
   /** onnxruntime intra-op threads (default: onnxruntime's). */
   threads?: number;
   fps?: number;
+  /** Image input: every frame starts from this picture (img2img). */
+  fromImage?: string;
+  strength?: number;
   rubberBand: boolean;
   maxBytes?: number;
   out: string;
@@ -86,6 +90,8 @@ export function parseRenderArgs(argv: string[]): RenderJob {
         report: { type: 'string' },
         threads: { type: 'string' },
         format: { type: 'string' },
+        'from-image': { type: 'string' },
+        strength: { type: 'string' },
       },
     });
   } catch (error) {
@@ -112,6 +118,9 @@ export function parseRenderArgs(argv: string[]): RenderJob {
   const fps = parseNumberOption('fps', v.fps);
   if (fps !== undefined && !(fps > 0 && fps <= 100)) throw new CliUsageError(`--fps must be above 0 and at most 100, got ${fps}`);
   const threads = parseNumberOption('threads', v.threads, { integer: true });
+  const strength = parseNumberOption('strength', v.strength);
+  if (strength !== undefined && v['from-image'] === undefined) throw new CliUsageError('--strength needs --from-image FILE (how much of that picture is redrawn)');
+  if (strength !== undefined && !(strength > 0 && strength <= 1)) throw new CliUsageError(`--strength must be above 0 and at most 1, got ${strength}`);
   if (threads !== undefined && !(threads >= 1 && threads <= 256)) throw new CliUsageError(`--threads must be from 1 to 256, got ${threads}`);
 
   const format = parseFormatOption(kind, v.format);
@@ -137,6 +146,8 @@ export function parseRenderArgs(argv: string[]): RenderJob {
     smooth: parseSmoothOption(v.smooth),
     threads,
     negative: v.negative,
+    fromImage: v['from-image'] !== undefined ? resolve(v['from-image']) : undefined,
+    strength,
     fps,
     maxBytes,
     report: v.report ? resolve(v.report) : undefined,
@@ -251,6 +262,8 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
     ...(job.negative !== undefined ? { negative: job.negative } : {}),
     ...(job.batchSize !== undefined ? { batchSize: job.batchSize } : {}),
     ...(job.smooth !== undefined ? { smooth: job.smooth } : {}),
+    ...(job.fromImage !== undefined ? { image: readImage(job.fromImage) } : {}),
+    ...(job.strength !== undefined ? { strength: job.strength } : {}),
   };
   const result = await render(model, spec, settings, { onProgress: (p) => progress?.update(p) });
   progress?.done();
@@ -294,6 +307,7 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
     transformerCalls: r.transformerCalls,
     frameSteps: r.frameSteps,
     positions: r.positions,
+    ...(r.image ? { image: { path: job.fromImage, ...r.image } } : {}),
     output: {
       path: job.out,
       format: artifact.format,
@@ -320,6 +334,14 @@ export async function renderToFile(model: LoadedModel, job: RenderJob, progress?
   return { result, artifact, report };
 }
 
+function readImage(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CliUsageError(`cannot read --from-image ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 export function describeOutcome(o: RenderOutcome, out: string): string[] {
   const lines: string[] = [];
   for (const t of o.result.report.truncations) {
@@ -334,6 +356,11 @@ export function describeOutcome(o: RenderOutcome, out: string): string[] {
       ` text ${secs(t.textEncodingMs)}s, denoise ${secs(t.denoisingMs)}s, decode ${secs(t.decodingMs)}s, encode ${secs(a.encodeMs)}s;` +
       ` smooth ${o.result.report.smooth}: ${describeSmoothness(o.result.report.smoothness)}, ${o.result.report.transformerCalls} transformer calls`,
   );
+  const image = o.result.report.image;
+  if (image) {
+    const crop = image.crop ? `, centre-cropped to ${image.crop.width}x${image.crop.height}` : '';
+    lines.push(`from image ${image.source.width}x${image.source.height} ${image.source.format}${crop}: strength ${image.strength}, ${image.startStep} of ${o.result.report.steps} steps skipped`);
+  }
   for (const r of a.reductions) lines.push(`reduced to fit --max-bytes: ${r}`);
   return lines;
 }
@@ -361,6 +388,7 @@ export async function runRenderCommand(argv: string[]): Promise<number> {
   formatForPath(job.spec.kind, job.out);
   checkWritable(job.out, 'output');
   if (job.report) checkWritable(job.report, 'report');
+  if (job.fromImage) readImage(job.fromImage); // a missing picture fails before the model loads
   // without a logger the pack reports on stderr only when a provider fell back to another
   const model = await loadModel(job.modelDir, { providers: job.providers, ...(job.threads !== undefined ? { threads: job.threads } : {}) });
   try {
