@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { RenderReport } from '../engine/types.ts';
 import type { JobLimits } from './config.ts';
 import { SubmitRefusedError } from './errors.ts';
+import { INPUT_IMAGE_MAX_BYTES } from './inputImages.ts';
 import { hasVisibleCharacter, promptLength } from './promptText.ts';
 
 /** Bumped when a field changes meaning; workers refuse versions they do not know. */
@@ -94,6 +95,17 @@ const settingsSchema = z.strictObject({
    * asked otherwise); a job stored before this field existed has none and renders 'off', as it did then.
    */
   smooth: z.enum(SMOOTH_MODES, { error: `must be one of ${SMOOTH_MODES.join(', ')}` }).optional(),
+  /** Image input: the picture every frame starts from, stored with InputImageStore (jobs/inputImages.ts). */
+  image: z
+    .strictObject({
+      key: z.string().regex(/^img-[a-f0-9]{24}$/, { error: 'must be an input image id' }),
+      bytes: z.number().int().min(1).max(INPUT_IMAGE_MAX_BYTES, { error: `an input image is at most ${INPUT_IMAGE_MAX_BYTES / 1048576} MiB` }),
+      /** Where it came from (a Discord attachment's file name), for messages. */
+      name: z.string().max(200).optional(),
+    })
+    .optional(),
+  /** Image input: how much of the picture is redrawn, above 0 and at most 1 (the engine's default when absent). */
+  strength: z.number().gt(0, { error: 'strength must be above 0' }).max(1, { error: 'strength must be at most 1' }).optional(),
 });
 
 /**
@@ -147,6 +159,9 @@ export const jobSpecSchema = z
     }
     if (spec.kind !== 'grid' && format !== undefined && !(ANIMATION_FORMATS as readonly string[]).includes(format)) {
       ctx.addIssue({ code: 'custom', path: ['settings', 'format'], message: `a ${spec.kind} is an animation: ${ANIMATION_FORMATS.join(', ')}` });
+    }
+    if (spec.settings.strength !== undefined && spec.settings.image === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['settings', 'strength'], message: 'strength needs an image to start from' });
     }
     if (spec.kind !== 'walk' && spec.settings.stepSize !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['settings', 'stepSize'], message: `stepSize only applies to walks, not to a ${spec.kind}` });

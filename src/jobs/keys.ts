@@ -29,6 +29,7 @@
  * | B:artifacts                      | zset   | artifact id → expiry time (sweeps the byte counter)             |
  * | B:artifact-sizes                 | hash   | artifact id → bytes                                             |
  * | B:artifact-bytes                 | string | bytes of all live artifacts (checked against the store cap)     |
+ * | B:input:<img-id>                 | string | an input image (img2img) a job starts from, with a TTL          |
  * | B:results                        | stream | one entry per finished job; consumer groups give exactly-once   |
  * | B:results:tries:<group>          | hash   | entry id → failed tries and when the next is due (a group's     |
  * |                                  |        | pending entries; survives restarts)                             |

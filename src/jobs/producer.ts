@@ -5,6 +5,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ArtifactStore } from './artifacts.ts';
+import { InputImageStore } from './inputImages.ts';
 import type { JobsConfig } from './config.ts';
 import {
   buildJobSpec,
@@ -86,6 +87,8 @@ export function resultFor(jobId: string, spec: JobSpec, outcome: JobOutcome, fin
 export class JobProducer {
   readonly guildQueue: GuildQueue;
   readonly artifacts: ArtifactStore;
+  /** Input images (img2img) jobs start from. */
+  readonly inputImages: InputImageStore;
   readonly workers: WorkerDirectory;
   private events: QueueEvents | undefined;
   private eventsRedis: Redis | undefined;
@@ -108,6 +111,7 @@ export class JobProducer {
       finishedTtlMs: config.finishedTtlMs,
       resultsMaxLen: config.resultsMaxLen,
     });
+    this.inputImages = new InputImageStore(redis, config.prefix);
     this.artifacts = new ArtifactStore(redis, config.prefix, {
       ttlMs: config.artifactTtlMs,
       capBytes: config.artifactStoreBytes,

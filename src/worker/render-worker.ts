@@ -28,6 +28,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { EngineError } from '../engine/errors.ts';
 import type { RenderProgress } from '../engine/types.ts';
 import type { JobsConfig } from '../jobs/config.ts';
 import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
@@ -42,7 +43,7 @@ import { describeFailure } from './failures.ts';
 import { toEngineRequest } from './request.ts';
 
 /** Engine error codes that a retry cannot fix. */
-const PERMANENT_CODES = new Set(['BAD_OPTION', 'BUDGET_UNREACHABLE', 'TENSOR_MISMATCH']);
+const PERMANENT_CODES = new Set(['BAD_OPTION', 'BUDGET_UNREACHABLE', 'TENSOR_MISMATCH', 'BAD_IMAGE', 'NO_VAE_ENCODER']);
 
 export interface RenderWorkerOptions {
   config: JobsConfig;
@@ -266,6 +267,13 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const jobId = job.id!;
     const { backend } = this.options;
     const request = toEngineRequest(spec, backend.defaults);
+    if (spec.settings.image) {
+      const bytes = await this.producer.inputImages.get(spec.settings.image.key);
+      if (!bytes) {
+        throw new EngineError('BAD_IMAGE', 'the image this render starts from has expired (images are kept for a day); run the command again with the image');
+      }
+      request.settings.image = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+    }
     const { frames: completed, states } = await this.checkpoint.load(jobId, backend.name);
     const attempt = Math.max(starts, job.attemptsMade + 1);
     const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);

@@ -49,6 +49,8 @@ export function toEngineRequest(spec: JobSpec, defaults: BackendDefaults): Engin
   if (s.batchSize !== undefined) settings.batchSize = s.batchSize;
   // Submit fills `smooth` in; a job stored before it existed renders the guide's way, as it was asked for then.
   settings.smooth = s.smooth ?? 'off';
+  // The image's bytes are fetched by the worker (InputImageStore); the strength travels here.
+  if (s.image !== undefined && s.strength !== undefined) settings.strength = s.strength;
 
   const animated = spec.kind !== 'grid';
   const encode: Omit<EncodeRequest, 'signal'> = {
