@@ -68,19 +68,19 @@ describe('register-commands', () => {
     await withEnv({ ...env, DISCORD_API_URL: discord.restUrl }, async () => {
       const inGuild = await captureStdout(() => runRegisterCommandsCommand(['--guild', guild]));
       assert.equal(inGuild.code, 0);
-      assert.match(inGuild.out, /registered 8 commands in guild .*\/morph \/grid \/loop \/walk \/chain \/queue \/cancel \/settings/);
-      assert.deepEqual(discord.registeredCommands(guild).map((c) => c.name).sort(), ['cancel', 'chain', 'grid', 'loop', 'morph', 'queue', 'settings', 'walk']);
+      assert.match(inGuild.out, /registered 9 commands in guild .*\/morph \/grid \/loop \/walk \/chain \/queue \/cancel \/settings \/Morph from this image/);
+      assert.deepEqual(discord.registeredCommands(guild).map((c) => c.name).sort(), ['Morph from this image', 'cancel', 'chain', 'grid', 'loop', 'morph', 'queue', 'settings', 'walk']);
       const again = await captureStdout(() => runRegisterCommandsCommand(['--guild', guild]));
-      assert.match(again.out, /the 8 commands in guild .* are up to date/, 'nothing registered when nothing changed');
+      assert.match(again.out, /the 9 commands in guild .* are up to date/, 'nothing registered when nothing changed');
       const global = await captureStdout(() => runRegisterCommandsCommand([]));
       assert.match(global.out, /globally/);
-      assert.equal(discord.registeredCommands().length, 8);
+      assert.equal(discord.registeredCommands().length, 9);
     });
   });
 
   it('prints the definitions, and refuses bad arguments and a missing token', async () => {
     const printed = await captureStdout(() => runRegisterCommandsCommand(['--print']));
-    assert.equal((JSON.parse(printed.out) as unknown[]).length, 8);
+    assert.equal((JSON.parse(printed.out) as unknown[]).length, 9, '8 slash commands and the Morph from this image menu');
     await assert.rejects(runRegisterCommandsCommand(['--guild', 'abc']), CliUsageError);
     await assert.rejects(runRegisterCommandsCommand(['--nope']), CliUsageError);
     await withEnv({ DISCORD_TOKEN: undefined }, async () => {

@@ -20,6 +20,7 @@ import {
   type ButtonInteraction,
   type ChatInputCommandInteraction,
   type Guild,
+  type MessageContextMenuCommandInteraction,
   type ModalSubmitInteraction,
   type RepliableInteraction,
 } from 'discord.js';
@@ -42,6 +43,11 @@ export interface JobDraft {
   contributors: string[];
   maxBytes: number;
   boardId?: string;
+  /**
+   * Work that may take seconds (downloading an input image), run after the interaction is deferred; its
+   * settings are added to the job's. An InputError is the requester's private answer, nothing is queued.
+   */
+  prepare?: () => Promise<Partial<JobSettings>>;
 }
 
 export type JobSettings = Partial<JobRenderSettings> & { seed: number };
@@ -62,7 +68,7 @@ const NEEDED_IN_THREADS: [bigint, string][] = NEEDED_PERMISSIONS.map(([flag, nam
   flag === PermissionFlagsBits.SendMessages ? [PermissionFlagsBits.SendMessagesInThreads, 'Send Messages in Threads'] : [flag, name],
 );
 
-type GuildInteraction = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction;
+type GuildInteraction = ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction | MessageContextMenuCommandInteraction;
 
 /** How long a place held for a request lasts if its submit never comes (defer + submit take well under 3 s). */
 export const HOLD_TTL_MS = 30_000;
@@ -178,7 +184,7 @@ export class RenderService {
    * Queues a job for an interaction that has not been acknowledged yet: hold a place under the caps (a full
    * cap throws InputError, answered privately), defer (public), submit, show the queue position.
    */
-  async queueFresh(interaction: ChatInputCommandInteraction | ButtonInteraction, draft: JobDraft): Promise<void> {
+  async queueFresh(interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction, draft: JobDraft): Promise<void> {
     const jobId = `render-${interaction.id}`;
     const guildId = interaction.guildId!;
     const guild = await this.bot.guildSettings.get(guildId);
@@ -186,9 +192,22 @@ export class RenderService {
     let refused: Refusal | undefined;
     try {
       await interaction.deferReply();
-      const reply = this.pendingFor(interaction, jobId, draft);
-      await this.bot.pending.put(reply);
-      refused = await this.submit(reply, draft, guild);
+      const { prepare, ...rest } = draft;
+      let ready: JobDraft | undefined = rest;
+      if (prepare) {
+        try {
+          ready = { ...rest, settings: { ...rest.settings, ...(await prepare()) } };
+        } catch (error) {
+          if (!(error instanceof InputError)) throw error;
+          refused = { reason: 'INVALID', text: error.message };
+          ready = undefined;
+        }
+      }
+      if (ready) {
+        const reply = this.pendingFor(interaction, jobId, ready);
+        await this.bot.pending.put(reply);
+        refused = await this.submit(reply, ready, guild);
+      }
     } catch (error) {
       this.bot.log.error('queueing failed', { jobId, guildId, error: describeError(error) });
       refused = { reason: 'ERROR', text: 'Something went wrong on my side and nothing was queued; please try again in a moment.' };

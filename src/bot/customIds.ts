@@ -38,6 +38,8 @@ export const CUSTOM_ID_ACTIONS = [
   'cmove',
   /** Chain: the starter closes it and it renders. */
   'cclose',
+  /** "Morph from this image": the modal asking for the prompts (id: `<messageId>.<attachmentId>`). */
+  'imgmorph',
 ] as const;
 export type CustomIdAction = (typeof CUSTOM_ID_ACTIONS)[number];
 

@@ -5,14 +5,25 @@
  * or that was altered, gets an ephemeral error and nothing else. A handler that throws never takes the bot
  * down: the member gets an ephemeral "something went wrong" and the error is logged without secrets.
  */
-import { InteractionType, MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type Interaction, type ModalSubmitInteraction } from 'discord.js';
+import { InteractionType, MessageFlags, type AutocompleteInteraction, type ButtonInteraction, type Interaction, type ModalSubmitInteraction, type RepliableInteraction } from 'discord.js';
 import { COMMANDS } from '../commands/index.ts';
+import { MORPH_FROM_IMAGE, onMorphFromImage, onMorphFromImageModal } from '../commands/morphFromImage.ts';
 import { describeError } from './log.ts';
 import type { BotContext, SlashCommand } from './types.ts';
 import { InputError } from './validation.ts';
 import { fitText, LIMITS } from './replies/fit.ts';
 import { NO_MENTIONS } from './replies/views.ts';
 import { promptChoices } from './PromptSuggestions.ts';
+
+/** An InputError becomes the member's private answer (as a slash command's). */
+async function answerInputErrors(interaction: RepliableInteraction, bot: BotContext, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof InputError) return bot.render.tell(interaction, `⚠️ ${error.message}`);
+    throw error;
+  }
+}
 
 const TAMPERED = 'That button is not one I recognise (it may have been altered, or belong to another bot). Use the slash command again.';
 
@@ -31,6 +42,12 @@ export class InteractionRouter {
           return;
         }
         await command.execute(interaction, this.bot);
+      } else if (interaction.isMessageContextMenuCommand()) {
+        if (interaction.commandName !== MORPH_FROM_IMAGE) {
+          await this.bot.render.tell(interaction, 'I do not know that menu command any more; the command list may be out of date.');
+          return;
+        }
+        await answerInputErrors(interaction, this.bot, () => onMorphFromImage(interaction, this.bot));
       } else if (interaction.isButton()) {
         await this.onButton(interaction);
       } else if (interaction.isModalSubmit()) {
@@ -111,6 +128,10 @@ export class InteractionRouter {
 
   private async onModal(interaction: ModalSubmitInteraction): Promise<void> {
     const parsed = this.bot.ids.parse(interaction.customId);
+    if (parsed?.action === 'imgmorph') {
+      if (!interaction.inGuild()) return this.bot.render.tell(interaction, 'I only render inside a server.');
+      return answerInputErrors(interaction, this.bot, () => onMorphFromImageModal(interaction, this.bot, parsed.id));
+    }
     if (!parsed || (parsed.action !== 'fill' && parsed.action !== 'cfill')) return this.bot.render.tell(interaction, TAMPERED);
     if (!interaction.inGuild()) return this.bot.render.tell(interaction, 'Boards only work inside a server.');
     if (parsed.action === 'cfill') return this.bot.chainFlow.onFill(interaction, parsed.id);

@@ -33,6 +33,7 @@ export type JobsPort = Pick<
   | 'resultConsumer'
   | 'config'
   | 'workers'
+  | 'inputImages'
 >;
 
 export interface BotServices {

@@ -15,7 +15,7 @@ import {
   type RESTPutAPIApplicationCommandsResult,
 } from 'discord.js';
 import { loadDiscordSettings, type DiscordSettings } from '../bot/config.ts';
-import { commandPayloads } from '../commands/index.ts';
+import { applicationCommandPayloads } from '../commands/index.ts';
 import { commandDifferences } from '../commands/registration.ts';
 import { loadJobsConfig, type JobLimits } from '../jobs/index.ts';
 import { CliUsageError } from './CliError.ts';
@@ -41,7 +41,7 @@ export async function registerCommands(settings: DiscordSettings, limits: JobLim
   const rest = new REST({ version: '10', api: settings.apiUrl }).setToken(settings.token);
   const applicationId = settings.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult).id;
   const route = guildId ? Routes.applicationGuildCommands(applicationId, guildId) : Routes.applicationCommands(applicationId);
-  const wanted = commandPayloads(limits);
+  const wanted = applicationCommandPayloads(limits);
   const current = (await rest.get(route)) as RESTGetAPIApplicationCommandsResult;
   const changed = commandDifferences(wanted, current);
   if (changed.length === 0) return { applicationId, guildId, names: current.map((command) => command.name), changed };
@@ -66,7 +66,7 @@ export async function runRegisterCommandsCommand(argv: string[]): Promise<number
     return 0;
   }
   if (values.print) {
-    console.log(JSON.stringify(commandPayloads(loadJobsConfig().limits), null, 2));
+    console.log(JSON.stringify(applicationCommandPayloads(loadJobsConfig().limits), null, 2));
     return 0;
   }
   if (values.guild !== undefined && !/^\d{5,25}$/.test(values.guild)) {

@@ -3,8 +3,11 @@
  * who sets where it goes (the first member, or the starter, to submit the modal completes it; both are credited).
  */
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
-import type { SlashCommand } from '../bot/types.ts';
-import { checkOptions, checkPrompt } from '../bot/validation.ts';
+import { checkAttachment, downloadAttachmentImage, type AttachmentInfo } from '../bot/imageInput.ts';
+import type { JobSettings } from '../bot/RenderService.ts';
+import type { BotContext, SlashCommand } from '../bot/types.ts';
+import { checkOptions, checkPrompt, InputError } from '../bot/validation.ts';
+import { DEFAULT_IMAGE_STRENGTH } from '../jobs/inputImages.ts';
 import type { JobLimits } from '../jobs/index.ts';
 import { addRenderOptions, answeringInputErrors, promptOption, readRenderOptions } from './options.ts';
 
@@ -16,7 +19,27 @@ function definition(limits: JobLimits) {
     .addStringOption((o) => promptOption(o, 'from', 'Where the morph starts', limits).setRequired(true))
     .addStringOption((o) => promptOption(o, 'to', 'Where it ends (empty: let the channel decide)', limits));
   addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size', 'format'], limits);
+  data
+    .addAttachmentOption((o) => o.setName('image').setDescription('Start from this picture (PNG, JPEG, WebP or GIF, about square, up to 10 MiB)'))
+    .addNumberOption((o) =>
+      o.setName('strength').setDescription(`With image: how much of it is redrawn (${STRENGTH.min}-${STRENGTH.max}, default ${DEFAULT_IMAGE_STRENGTH})`).setMinValue(STRENGTH.min).setMaxValue(STRENGTH.max),
+    );
   return data.toJSON();
+}
+
+const STRENGTH = { min: 0.05, max: 1 };
+
+function rawToIsMissing(interaction: { options: { getString(name: string): string | null } }): boolean {
+  return interaction.options.getString('to') === null;
+}
+
+/** Downloads the picture after the interaction is deferred and parks it for the worker. */
+export function imageSettings(bot: BotContext, image: AttachmentInfo, strength: number | null): () => Promise<Partial<JobSettings>> {
+  return async () => {
+    const bytes = await downloadAttachmentImage(image);
+    const key = await bot.jobs.inputImages.put(bytes);
+    return { image: { key, bytes: bytes.length, name: image.name.slice(0, 200) }, ...(strength !== null ? { strength } : {}) };
+  };
 }
 
 export const morph = {
@@ -31,6 +54,11 @@ export const morph = {
       const to = rawTo === null ? undefined : checkPrompt(rawTo, '"to" prompt', limits, guild);
       const options = readRenderOptions(interaction);
       checkOptions('morph', options, limits, guild);
+      const image = interaction.options.getAttachment('image');
+      const strength = interaction.options.getNumber('strength');
+      if (strength !== null && !image) throw new InputError('strength only applies with an image: attach one in the image option.');
+      if (image && rawToIsMissing(interaction)) throw new InputError('A morph from an image needs "to" as well (a board cannot start from an image).');
+      if (image) checkAttachment(image);
       await bot.render.checkRenderable(options);
       const settings = bot.render.settingsFor('morph', options, guild);
       const maxBytes = bot.render.maxBytesFor(interaction, guild);
@@ -46,6 +74,7 @@ export const morph = {
           requesterId: me,
           contributors: [me],
           maxBytes,
+          ...(image ? { prepare: imageSettings(bot, image, strength) } : {}),
         });
       } else {
         // queueFresh holds the place atomically; a board only gets an early look, its job is queued later.

@@ -10,6 +10,8 @@ import { JobKeys } from './keys.ts';
 
 /** The largest file a job may start from (the engine checks the same). */
 export const INPUT_IMAGE_MAX_BYTES = 10 * 1024 * 1024;
+/** The engine's default strength (engine/types.ts DEFAULT_STRENGTH), repeated so the bot never imports the engine. */
+export const DEFAULT_IMAGE_STRENGTH = 0.6;
 /** How long an input image stays: a day, for Reroll. */
 export const INPUT_IMAGE_TTL_MS = 24 * 60 * 60 * 1000;
 

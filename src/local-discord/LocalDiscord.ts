@@ -41,6 +41,7 @@ import type {
   LocalDiscordOptions,
   LocalMessage,
   LogFn,
+  MessageCommandInput,
   MessageMeta,
   ModalSubmitInput,
   OpenedModal,
@@ -48,7 +49,10 @@ import type {
   RegisteredCommand,
   SlashCommandInput,
   StoredFile,
+  UserMessageInput,
 } from './types.ts';
+import { UserActionError } from './errors.ts';
+import { guessContentType } from './rest/multipart.ts';
 
 export interface GuildInfo {
   id: string;
@@ -243,6 +247,40 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
   /** A member types into an option marked `focused`; the bot receives an autocomplete interaction (type 4). */
   async autocomplete(input: AutocompleteInput): Promise<InteractionHandle> {
     return this.#actions.slashCommand(input, true);
+  }
+
+  /** A member runs a message context menu command on a message (type 2, data.type 3, the message resolved). */
+  async messageCommand(input: MessageCommandInput): Promise<InteractionHandle> {
+    return this.#actions.messageCommand(input);
+  }
+
+  /** A member posts a message of their own (with files: attachments on the CDN, as a person uploads them). */
+  postMessage(input: UserMessageInput): LocalMessage {
+    const channel = this.#channel(input.channelId);
+    const user = this.#store.users.get(input.userId);
+    if (!user || user.bot) throw new UserActionError(`no member ${input.userId}`);
+    const files = (input.files ?? []).map((f, i) => ({
+      field: `files[${i}]`,
+      index: String(i),
+      filename: f.filename,
+      contentType: f.contentType ?? guessContentType(f.filename),
+      data: Buffer.from(f.data),
+    }));
+    const stored = this.#messages.create(
+      { channel, viaInteraction: false, fileSizeLimit: 500 * 1024 * 1024, canMentionEveryone: false, authorId: user.id },
+      { body: { content: input.content ?? '' }, files },
+    );
+    return structuredClone(stored.data);
+  }
+
+  /**
+   * A member picks a file for a slash command's attachment option: Discord's client uploads it first and the
+   * command names it by id (the bot finds it in `resolved.attachments`). Returns that id.
+   */
+  uploadAttachment(input: { channelId: string; filename: string; data: Buffer | Uint8Array; contentType?: string }): string {
+    this.#channel(input.channelId);
+    const file = { field: 'files[0]', index: '0', filename: input.filename, contentType: input.contentType ?? guessContentType(input.filename), data: Buffer.from(input.data) };
+    return this.#messages.upload(input.channelId, file).id;
   }
 
   /** A member presses a button on a message (type 3, with the message). */

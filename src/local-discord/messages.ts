@@ -52,6 +52,8 @@ export interface CreateOptions {
   type?: number;
   /** The deferred "thinking" placeholder. */
   loading?: boolean;
+  /** A member's own message (the user side); default: the bot. */
+  authorId?: string;
 }
 
 export interface EditOptions {
@@ -83,7 +85,7 @@ export class MessageService {
     if (ephemeral) flags |= MessageFlag.Ephemeral;
     if (options.loading) flags |= MessageFlag.Loading;
 
-    const bot = this.store.users.get(this.store.botUserId)!;
+    const bot = this.store.users.get(options.authorId ?? this.store.botUserId)!;
     const reference = this.#reference(channel, body.message_reference);
     const attachments = this.#attachments(channel.id, body.attachments, files, [], ephemeral);
     const data: LocalMessage = {
@@ -214,6 +216,13 @@ export class MessageService {
       if (!entries?.some((e) => String(e.id) === file.index)) out.push(this.#storeFile(channelId, file, {}, ephemeral));
     }
     return out;
+  }
+
+  /** A file a member attaches to a slash command option: stored and served, listed in no message. */
+  upload(channelId: string, file: UploadedFile): LocalAttachment {
+    const attachment = this.#storeFile(channelId, file, {}, true);
+    this.store.uploads.set(attachment.id, attachment);
+    return attachment;
   }
 
   #storeFile(channelId: string, file: UploadedFile, entry: Json, ephemeral: boolean): LocalAttachment {

@@ -19,6 +19,7 @@ import type {
   MessageMeta,
   RegisteredCommand,
   StoredFile,
+  LocalAttachment,
   UserSeed,
 } from './types.ts';
 
@@ -105,6 +106,8 @@ export class Store {
   readonly channels = new Map<string, ChannelState>();
   readonly messages = new Map<string, StoredMessage>();
   readonly files = new Map<string, StoredFile>();
+  /** Files a member attached to a slash command option (uploaded before the command, as the client does). */
+  readonly uploads = new Map<string, LocalAttachment>();
   /** Keyed by guild id, or `global`; each map keeps registration order. */
   readonly commands = new Map<string, Map<string, RegisteredCommand>>();
   /** Command permission overwrites an admin set in a guild: `<guildId>:<commandId>` → overwrites. */

@@ -231,6 +231,22 @@ export interface SlashCommandInput {
   options?: SlashOptionInput[];
 }
 
+/** A member runs a message context menu command ("Apps" on a message): INTERACTION_CREATE type 2, data.type 3. */
+export interface MessageCommandInput {
+  userId: string;
+  /** The command's name as registered (type 3), e.g. "Morph from this image". */
+  name: string;
+  messageId: string;
+}
+
+/** A member posts a message of their own, with files. */
+export interface UserMessageInput {
+  channelId: string;
+  userId: string;
+  content?: string;
+  files?: { filename: string; data: Buffer | Uint8Array; contentType?: string }[];
+}
+
 export interface ButtonClickInput {
   messageId: string;
   customId: string;

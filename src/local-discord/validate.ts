@@ -340,10 +340,15 @@ export function commandProblems(body: unknown, path: string): FieldProblem[] {
   if (!isObject(body)) return [{ path, code: 'MODEL_TYPE_CONVERT', message: 'Only dictionaries may be used in a ModelType' }];
   const type = body.type ?? 1;
   const name = str(body.name);
-  if (!name || !COMMAND_NAME.test(name) || (type === 1 && name !== name.toLowerCase())) {
+  // User and message (context menu) commands may be mixed case and contain spaces; they take no description.
+  const nameOk = type === 1 ? !!name && COMMAND_NAME.test(name) && name === name.toLowerCase() : !!name && codePointLength(name) <= 32 && name.trim() === name;
+  if (!nameOk) {
     problems.push({ path: `${path}.name`, code: 'APPLICATION_COMMAND_INVALID_NAME', message: 'Command name is invalid' });
   }
   if (type === 1) maxLength(problems, `${path}.description`, body.description, 100, 1);
+  else if (typeof body.description === 'string' && body.description !== '') {
+    problems.push({ path: `${path}.description`, code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 0 or fewer in length.' });
+  }
   validateOptions(problems, `${path}.options`, body.options);
   return problems;
 }

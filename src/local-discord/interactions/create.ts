@@ -13,6 +13,7 @@ import { guildUploadLimit, type ChannelState, type GuildState, type MemberState,
 import type {
   ButtonClickInput,
   InteractionHandle,
+  MessageCommandInput,
   ModalSubmitInput,
   OpenedModal,
   SlashCommandInput,
@@ -86,6 +87,36 @@ export class UserActions {
     return this.#send(record, ctx, { data });
   }
 
+  /** A message context menu command on `messageId`, with the message in `resolved.messages` as Discord sends it. */
+  messageCommand(input: MessageCommandInput): InteractionHandle {
+    const stored = this.deps.store.messages.get(input.messageId);
+    if (!stored) throw new UserActionError(`no message ${input.messageId}`);
+    const ctx = this.#context(stored.meta.guildId ?? '', stored.data.channel_id, input.userId);
+    if (stored.meta.visibleTo !== null && stored.meta.visibleTo !== input.userId) {
+      throw new UserActionError(`message ${input.messageId} is ephemeral and not shown to ${ctx.user.username}`);
+    }
+    if (!(ctx.permissions & Permission.UseApplicationCommands)) {
+      throw new UserActionError(`${ctx.user.username} may not use application commands in #${ctx.channel.name}`);
+    }
+    const command = this.deps.store.findCommand(ctx.guild.id, input.name, 3);
+    if (!command) throw new UserActionError(`no message command "${input.name}" is registered`);
+    if (!mayUseCommand(this.deps.store, this.deps.applicationId, ctx.guild, ctx.member, ctx.channel.id, command)) {
+      throw new UserActionError(`${ctx.user.username} may not use "${input.name}"`);
+    }
+    const record = this.#record(InteractionType.ApplicationCommand, ctx, { commandName: input.name, commandType: 3 });
+    const message = { ...structuredClone(stored.data), ...(stored.meta.guildId ? { guild_id: stored.meta.guildId } : {}) };
+    return this.#send(record, ctx, {
+      data: {
+        id: command.id,
+        name: input.name,
+        type: 3,
+        target_id: stored.data.id,
+        resolved: { messages: { [stored.data.id]: message } },
+        ...(command.guild_id ? { guild_id: command.guild_id } : {}),
+      },
+    });
+  }
+
   clickButton(input: ButtonClickInput): InteractionHandle {
     const stored = this.deps.store.messages.get(input.messageId);
     if (!stored) throw new UserActionError(`no message ${input.messageId}`);
@@ -145,7 +176,7 @@ export class UserActions {
   #record(
     type: number,
     ctx: Context,
-    extra: { commandName?: string; customId?: string; sourceMessageId?: string | null; openerId?: string },
+    extra: { commandName?: string; commandType?: number; customId?: string; sourceMessageId?: string | null; openerId?: string },
   ): InteractionRecord {
     const id = this.deps.ids.next();
     const now = this.deps.now();
@@ -155,7 +186,7 @@ export class UserActions {
       type,
       user: wireUser(ctx.user),
       authorizing_integration_owners: { '0': ctx.guild.id },
-      ...(extra.commandName ? { name: extra.commandName, command_type: 1 } : {}),
+      ...(extra.commandName ? { name: extra.commandName, command_type: extra.commandType ?? 1 } : {}),
       // Set for clicks, and for modal submits whose modal a click opened.
       ...(extra.sourceMessageId ? { interacted_message_id: extra.sourceMessageId } : {}),
       ...(opener ? { triggering_interaction_metadata: opener.metadata } : {}),

@@ -40,6 +40,7 @@ export interface Resolved {
   members?: Record<string, unknown>;
   channels?: Record<string, unknown>;
   roles?: Record<string, unknown>;
+  attachments?: Record<string, unknown>;
 }
 
 export function buildOptions(
@@ -133,6 +134,12 @@ function addResolved(store: Store, guild: GuildState, type: number, id: string, 
   }
   if ((type === OptionType.Role || type === OptionType.Mentionable) && role) {
     (resolved.roles ??= {})[id] = wireRole(role);
+    return;
+  }
+  if (type === OptionType.Attachment) {
+    const file = store.uploads.get(id);
+    if (!file) throw new UserActionError(`no uploaded attachment ${id} (upload it with uploadAttachment first)`);
+    (resolved.attachments ??= {})[id] = { ...file };
     return;
   }
   if (type === OptionType.Channel) {
