@@ -27,7 +27,7 @@ function definition(limits: JobLimits) {
   return data.toJSON();
 }
 
-const STRENGTH = { min: 0.05, max: 1 };
+export const STRENGTH = { min: 0.05, max: 1 };
 
 function rawToIsMissing(interaction: { options: { getString(name: string): string | null } }): boolean {
   return interaction.options.getString('to') === null;

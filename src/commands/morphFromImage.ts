@@ -20,11 +20,13 @@ import { fitText, LIMITS } from '../bot/replies/fit.ts';
 import type { BotContext } from '../bot/types.ts';
 import { checkPrompt, InputError } from '../bot/validation.ts';
 import type { JobLimits } from '../jobs/index.ts';
-import { imageSettings } from './morph.ts';
+import { DEFAULT_IMAGE_STRENGTH } from '../jobs/inputImages.ts';
+import { imageSettings, STRENGTH } from './morph.ts';
 
 export const MORPH_FROM_IMAGE = 'Morph from this image';
 const FROM_INPUT = 'from';
 const TO_INPUT = 'to';
+const STRENGTH_INPUT = 'strength';
 
 export function morphFromImageDefinition(_limits: JobLimits): RESTPostAPIContextMenuApplicationCommandsJSONBody {
   return new ContextMenuCommandBuilder().setName(MORPH_FROM_IMAGE).setType(ApplicationCommandType.Message).setContexts(InteractionContextType.Guild).toJSON();
@@ -58,6 +60,10 @@ export async function onMorphFromImage(interaction: MessageContextMenuCommandInt
     .addLabelComponents(
       new LabelBuilder().setLabel('What the picture shows').setDescription(fitText(`Starts from ${attachment.name}`, LIMITS.labelDescription)).setTextInputComponent(input(FROM_INPUT, 'e.g. a cat on a sofa')),
       new LabelBuilder().setLabel('Where should the morph go?').setTextInputComponent(input(TO_INPUT, 'e.g. a tiger in the jungle')),
+      new LabelBuilder()
+        .setLabel('How much to redraw (optional)')
+        .setDescription(`From ${STRENGTH.min} (keep the picture) to 1 (only its colours); default ${DEFAULT_IMAGE_STRENGTH}`)
+        .setTextInputComponent(new TextInputBuilder().setCustomId(STRENGTH_INPUT).setStyle(TextInputStyle.Short).setRequired(false).setMaxLength(6).setPlaceholder(String(DEFAULT_IMAGE_STRENGTH))),
     );
   await interaction.showModal(modal);
 }
@@ -76,6 +82,7 @@ export async function onMorphFromImageModal(interaction: ModalSubmitInteraction,
   };
   const from = checkPrompt(read(FROM_INPUT), '"from" prompt', limits, guild);
   const to = checkPrompt(read(TO_INPUT), '"to" prompt', limits, guild);
+  const strength = readStrength(interaction);
   let message: ImageMessage;
   try {
     const channel = await bot.client.channels.fetch(interaction.channelId ?? '');
@@ -99,6 +106,21 @@ export async function onMorphFromImageModal(interaction: ModalSubmitInteraction,
     requesterId: me,
     contributors: [me],
     maxBytes: bot.render.maxBytesFor(interaction, guild),
-    prepare: imageSettings(bot, attachment, null),
+    prepare: imageSettings(bot, attachment, strength),
   });
+}
+
+function readStrength(interaction: ModalSubmitInteraction): number | null {
+  let text = '';
+  try {
+    text = interaction.fields.getTextInputValue(STRENGTH_INPUT).trim();
+  } catch {
+    return null;
+  }
+  if (text === '') return null;
+  const value = Number(text.replace(',', '.'));
+  if (!Number.isFinite(value) || value < STRENGTH.min || value > STRENGTH.max) {
+    throw new InputError(`How much to redraw must be a number from ${STRENGTH.min} to ${STRENGTH.max} (you wrote “${text.slice(0, 10)}”); use the menu again.`);
+  }
+  return value;
 }
