@@ -2,11 +2,15 @@
  * The byte budget for the video formats (MP4, animated WebP), with budget.ts's fitBudget.
  *
  * Ladder, in order (each step keeps the earlier ones):
- *   1. quality: MP4 quantizer +3 (24 -> 27 -> 30 -> 33 -> 36; each about -40% bytes on the bench walk) or WebP
- *      quality -10 (80 -> 70 -> 60 -> 50; about -25% each). A codec's own quality knob costs the least per byte.
+ *   1. quality: MP4 quantizer +3 (24 -> 27 -> 30 -> 33 -> 36; each about -40% bytes on the bench walk). A
+ *      codec's own quality knob costs the least per byte. WebP has no quality steps: libvips writes an animated
+ *      WebP without key frames, and libwebp's lossy animation keeps a pixel from the previous frame while it
+ *      differs from the new one by less than a quality-dependent threshold (about 4 levels at 80, 6 at 70),
+ *      so on a slowly changing walk the error piles up frame after frame: 64 bench frames at quality 70 end
+ *      at 22 dB (36 dB at 80). A WebP keeps quality 80 and shrinks by size and frames only.
  *   2. frame size x0.75 (area 0.56): only fine detail goes.
  *   3. every 2nd frame dropped, delay doubled (same duration; first and last frames kept).
- *   4. the last quality steps (MP4 39, 42; WebP 40), where blocking and ringing show.
+ *   4. the last quantizer steps (MP4 39, 42), where blocking shows.
  *   5. then size x0.75 and frame halving in turn, until the smaller side would go under 64 px and fewer than 3
  *      frames are left; then BUDGET_UNREACHABLE.
  * Sizes stay even (4:2:0 needs even sides).
@@ -16,7 +20,7 @@ import { MIN_SIDE_PX, SCALE_STEP, fitBudget, pickFrames, type Step } from './bud
 import { pingPongOrder } from './frameOrder.ts';
 import { DEFAULT_MP4_QP, MAX_BUDGET_QP, encodeMp4 } from './mp4.ts';
 import { resizeFrames, type ResizeKernel } from './resize.ts';
-import { DEFAULT_WEBP_QUALITY, MIN_BUDGET_WEBP_QUALITY, encodeWebp } from './webp.ts';
+import { DEFAULT_WEBP_QUALITY, encodeWebp } from './webp.ts';
 
 export type VideoFormat = 'mp4' | 'webp';
 
@@ -68,8 +72,8 @@ const LADDERS: Record<VideoFormat, Ladder> = {
   },
   webp: {
     label: 'WebP',
-    levels: [DEFAULT_WEBP_QUALITY, 70, 60, 50, MIN_BUDGET_WEBP_QUALITY],
-    cheap: 3,
+    levels: [DEFAULT_WEBP_QUALITY],
+    cheap: 0,
     describe: (a, b) => `WebP quality ${a} -> ${b}`,
     expected: 0.8,
   },

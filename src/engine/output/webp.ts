@@ -7,10 +7,12 @@ import sharp from 'sharp';
 import { EngineError, throwIfAborted } from '../errors.ts';
 import type { RgbFrame } from '../frames.ts';
 
-/** Default quality: 80 is sharp's default and keeps PSNR about 2 dB above the GIF's on the bench walk. */
+/**
+ * Default quality: 80 is sharp's default and keeps PSNR about 2 dB above the GIF's on the bench walk. Lower
+ * qualities let libwebp's lossy animation carry small changes over from frame to frame, and the error piles up
+ * (see videoBudget.ts), so the byte budget never lowers it.
+ */
 export const DEFAULT_WEBP_QUALITY = 80;
-/** The byte budget stops lowering quality here. */
-export const MIN_BUDGET_WEBP_QUALITY = 40;
 
 export interface WebpOptions {
   fps: number;
