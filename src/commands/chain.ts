@@ -23,7 +23,7 @@ function definition(limits: JobLimits) {
         .setMinValue(CHAIN_STOPS.min)
         .setMaxValue(Math.min(CHAIN_STOPS.max, renderOptionBounds(limits).frames.max)),
     );
-  addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size'], limits);
+  addRenderOptions(data, ['frames', 'seed', 'steps', 'guidance', 'fps', 'size', 'format'], limits);
   return data.toJSON();
 }
 
