@@ -103,6 +103,8 @@ describe('tiny pack layout', () => {
       'transformer/model.onnx_data',
       'vae_decoder/config.json',
       'vae_decoder/model.onnx',
+      'vae_encoder/config.json',
+      'vae_encoder/model.onnx',
     ]);
     const index = readJson(join(TINY, 'model_index.json'));
     assert.equal(index._class_name, 'StableDiffusion3Pipeline');
@@ -183,6 +185,10 @@ describe('tiny pack in onnxruntime-node', () => {
       const vae = await session(pack, 'vae_decoder');
       assert.deepEqual(io(vae.inputMetadata), [{ name: 'latent_sample', type, shape: ['batch_size', 4, 'latent_height', 'latent_width'] }]);
       assert.deepEqual(io(vae.outputMetadata), [{ name: 'sample', type, shape: ['batch_size', 3, 'height', 'width'] }]);
+      const enc = await session(pack, 'vae_encoder');
+      assert.deepEqual(io(enc.inputMetadata), [{ name: 'sample', type, shape: ['batch_size', 3, 'height', 'width'] }]);
+      assert.deepEqual(io(enc.outputMetadata), [{ name: 'latent_parameters', type, shape: ['batch_size', 8, 'latent_height', 'latent_width'] }]);
+      await enc.release();
       await Promise.all([te, te2, tr, vae].map((s) => s.release()));
     });
   }
