@@ -55,6 +55,8 @@ describe('/morph image:', () => {
     const done = await finalWithFile((await stack.reply(handle)).id);
     const diff = await firstFrameDiff(done);
     assert.ok(diff < 25, `frame 0 mean abs diff ${diff.toFixed(1)} of 255`);
+    const started = done.embeds[0]?.fields?.find((f) => f.name === 'Started from')?.value;
+    assert.equal(started, '“photo.png”, strength 0.25 (3 of 4 steps skipped)');
   });
 
   it('refuses bad images privately, before anything is queued', async () => {

@@ -211,8 +211,12 @@ export function resultEmbed(reply: PendingReply, outcome: DoneOutcome, jobId: st
     { name: reply.kind === 'grid' ? 'Grid' : 'Frames', value: `${rendered}${inFile}${artifact.fps ? ` @ ${Math.round(artifact.fps * 10) / 10} fps` : ''}`, inline: true },
     { name: 'Render time', value: formatDuration(outcome.renderMs), inline: true },
     { name: 'Model', value: safePrompt(report.model, 200), inline: true },
-    { name: 'File', value: `${formatBytes(artifact.bytes)} of ${formatBytes(reply.maxBytes)} allowed`, inline: true },
+    { name: 'File', value: `${artifact.format.toUpperCase()}, ${formatBytes(artifact.bytes)} of ${formatBytes(reply.maxBytes)} allowed`, inline: true },
   );
+  if (report.image) {
+    const from = reply.settings.image?.name ? `“${safePrompt(reply.settings.image.name, 80)}”` : 'an image';
+    fields.push({ name: 'Started from', value: `${from}, strength ${report.image.strength} (${report.image.startStep} of ${report.steps} steps skipped)`, inline: true });
+  }
   if (artifact.reductions.length > 0) {
     fields.push({
       name: `Reduced to fit ${formatBytes(reply.maxBytes)}`,
