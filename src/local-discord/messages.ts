@@ -1,7 +1,8 @@
 /**
  * Creating, editing and deleting messages with Discord's semantics: attachments from `files[n]` parts,
- * PATCH keeps only the attachments listed in `attachments`, mentions computed from content and
- * `allowed_mentions` (recorded raw for tests), replies, ephemeral visibility and the deferred placeholder.
+ * PATCH keeps only the attachments listed in `attachments` (a file it drops, or a deleted message's files, is
+ * gone from the CDN too), mentions computed from content and `allowed_mentions` (recorded raw for tests),
+ * replies, ephemeral visibility and the deferred placeholder.
  */
 import type { APIEmbed } from 'discord.js';
 import { Errors, invalidFormBody } from './errors.ts';
@@ -157,6 +158,11 @@ export class MessageService {
     }
     // Filling the deferred placeholder is how the reply first appears; Discord does not mark it edited.
     if (!wasLoading) data.edited_timestamp = new Date(this.now()).toISOString();
+    // What the edit dropped is deleted, as Discord does: its URL stops working (a message whose preview is
+    // replaced every few seconds does not pile files up).
+    for (const old of stored.data.attachments) {
+      if (!data.attachments.some((a) => a.id === old.id)) this.store.files.delete(old.id);
+    }
     stored.data = data;
     stored.meta.loading = false;
     if (!wasLoading) stored.meta.editCount += 1;
@@ -167,6 +173,7 @@ export class MessageService {
 
   delete(stored: StoredMessage): void {
     if (!this.store.removeMessage(stored.data.id)) return;
+    for (const attachment of stored.data.attachments) this.store.files.delete(attachment.id);
     this.events.deleted(stored);
   }
 
