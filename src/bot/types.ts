@@ -33,6 +33,7 @@ export type JobsPort = Pick<
   | 'resultConsumer'
   | 'config'
   | 'workers'
+  | 'previews'
 >;
 
 export interface BotServices {
