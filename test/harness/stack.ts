@@ -157,12 +157,13 @@ export class Stack {
     return stack;
   }
 
-  /** Starts the render worker (always named e2e-worker) on `model`, by default the tiny pack (any size). */
-  async startWorker(model = TINY_PACK): Promise<CliProcess> {
+  /** Starts the render worker (always named e2e-worker) on `model`, by default the tiny pack (any size); `env` over the stack's. */
+  async startWorker(model = TINY_PACK, env: Record<string, string> = {}): Promise<CliProcess> {
     const worker = spawnLatentwalk(this.jobsConfig, ['worker', '--model', model, '--name', 'e2e-worker'], {
       LATENTWALK_LOCK_MS: '5000',
       LATENTWALK_STALLED_INTERVAL_MS: '1000',
       ...this.options.workerEnv,
+      ...env,
     });
     await worker.waitForOutput(/ready:/, 60_000);
     this.worker = worker;
