@@ -111,8 +111,7 @@ export class ResultDelivery {
         async (reply) => {
           if (!reply || reply.delivered) fresh.ignore = true;
           else {
-            // Unknown (Redis trouble): no previews for this job rather than ones the server turned off.
-            fresh.previews = await this.services.guildSettings.get(reply.guildId).then((g) => g.previews, () => false);
+            fresh.previews = await this.previewsAllowed(reply.guildId);
             fresh.reply = reply;
           }
           this.schedule(jobId, fresh);
@@ -123,6 +122,16 @@ export class ResultDelivery {
     }
     state.latest = progress;
     this.schedule(jobId, state);
+  }
+
+  /** Whether the server shows live previews; unknown (Redis trouble) counts as no, never as on against its wish. */
+  private async previewsAllowed(guildId: string): Promise<boolean> {
+    if (this.services.config.jobs.preview.maxBytes === 0) return false;
+    try {
+      return (await this.services.guildSettings.get(guildId)).previews;
+    } catch {
+      return false;
+    }
   }
 
   private schedule(jobId: string, state: ProgressState): void {
