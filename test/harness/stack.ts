@@ -142,6 +142,9 @@ export class Stack {
       ...options.jobs,
       caps: { perGuild: 50, perUser: 10, ...options.jobs?.caps },
       worker: { modelDir: TINY_PACK, ...options.jobs?.worker },
+      // Live previews only where a test asks for them (bot-e2e-previews): elsewhere a message's first
+      // attachment is its result.
+      preview: { maxBytes: 0, ...options.jobs?.preview },
     });
     const stack = new Stack(redis, discord, jobsConfig, options, clockRef);
     try {
