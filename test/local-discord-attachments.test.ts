@@ -4,7 +4,8 @@
  *   replaces what was there: a progress message whose preview is swapped never holds more than one;
  * - `attachments` keeps the listed ids and adds the new parts in one multipart PATCH; `[]` removes them all;
  *   an edit without `attachments` and without files leaves them alone;
- * - a file an edit drops (or a deleted message's file) is gone from the CDN; a refused edit drops nothing;
+ * - a file an edit drops (or a deleted message's file) is gone from the CDN once `droppedFileTtlMs` has passed
+ *   (a page still loading it gets it); a refused edit drops nothing;
  * - WebP attachments get their width and height like GIF and PNG (lossy, lossless and extended WebP).
  */
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ const TOKEN = 'test-bot-token-attachments';
 const GUILD = '1400000000000000300';
 const GENERAL = '1400000000000000301';
 const ALICE = '1400000000000000401';
+/** Dropped files' URLs work this long here (30 s by default). */
+const GRACE_MS = 150;
 
 let server: LocalDiscord;
 let client: Client;
@@ -39,9 +42,16 @@ async function status(url: string): Promise<number> {
   return (await fetch(url)).status;
 }
 
+/** The status once the dropped files' grace has passed. */
+async function statusLater(url: string): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, GRACE_MS + 100));
+  return status(url);
+}
+
 before(async () => {
   server = await LocalDiscord.start({
     token: TOKEN,
+    droppedFileTtlMs: GRACE_MS,
     guilds: [{ id: GUILD, name: 'Attachments', channels: [{ id: GENERAL, name: 'general', type: 0 }], members: [{ id: ALICE, username: 'alice' }] }],
   });
   client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: server.restUrl }, allowedMentions: { parse: [] } });
@@ -82,7 +92,8 @@ describe('message edits with attachments', () => {
     assert.equal(message.attachments[0]!.content_type, 'image/webp');
     assert.deepEqual([message.attachments[0]!.width, message.attachments[0]!.height], [32, 64], 'WebP size reported');
     assert.equal(new Set(urls).size, 4);
-    for (const old of urls.slice(0, -1)) assert.equal(await status(old), 404, `${old} was removed`);
+    assert.equal(await status(urls[2]!), 200, 'a page still loading the one before gets it');
+    for (const old of urls.slice(0, -1)) assert.equal(await statusLater(old), 404, `${old} was removed`);
     assert.equal(await status(urls.at(-1)!), 200);
     const patches = server.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/messages/@original') && r.files.length > 0);
     assert.ok(patches.length >= 4);
@@ -106,9 +117,9 @@ describe('message edits with attachments', () => {
     await server.slashCommand({ guildId: GUILD, channelId: GENERAL, userId: ALICE, name: 'render', options: [] });
     const { id, afterBoth, gone, kept } = await handled;
     assert.deepEqual(afterBoth, [['a.webp', 32, 64], ['c.webp', 32, 64]], 'a kept, b dropped, c (lossless WebP) added');
-    assert.equal(await status(gone), 404);
+    assert.equal(await statusLater(gone), 404);
     assert.deepEqual(server.message(id)!.attachments, []);
-    assert.equal(await status(kept), 404, 'attachments: [] removed a as well');
+    assert.equal(await statusLater(kept), 404, 'attachments: [] removed a as well');
   });
 
   it('a refused edit drops nothing; deleting the message removes its files', async () => {
@@ -118,14 +129,14 @@ describe('message edits with attachments', () => {
     // Too long a content: Discord refuses the whole edit, files included.
     await assert.rejects(channel.messages.edit(sent.id, { content: 'x'.repeat(2001), attachments: [] }), /2000/);
     assert.equal(server.message(sent.id)!.attachments.length, 1);
-    assert.equal(await status(url), 200);
+    assert.equal(await statusLater(url), 200);
     // The bot token's PATCH follows the same rule: the new file replaces the old.
     await channel.messages.edit(sent.id, { content: 'replaced', files: [{ attachment: await still(150), name: 'q.webp' }] });
     assert.deepEqual(server.message(sent.id)!.attachments.map((a) => a.filename), ['q.webp']);
-    assert.equal(await status(url), 404);
+    assert.equal(await statusLater(url), 404);
     const newer = server.message(sent.id)!.attachments[0]!.url;
     await channel.messages.delete(sent.id);
-    assert.equal(await status(newer), 404);
+    assert.equal(await statusLater(newer), 404);
   });
 
   it('reads the size of every WebP layout', async () => {
