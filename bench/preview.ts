@@ -3,7 +3,9 @@
  * through a real RenderWorker and Redis with previews off (LATENTWALK_PREVIEW_MAX_BYTES=0) and on, in
  * alternating order, and the worker's own render time (`renderMs`: render, checkpoints, encode, store) is
  * compared. Previews on are measured at their worst, a still after every batch (interval 0), and at the
- * default interval. Printed: the median render time of each mode, the ratio to off, and the stills made.
+ * default interval. Printed: the median render time of each mode and its ratio to off (also the median of
+ * the per-round ratios, which a slow spell of the machine moves less), the CPU time of this process per
+ * render (every thread: onnxruntime's, sharp's) and its ratio, and the stills made.
  *
  * The shared machine is noisy, so it also prints a bound that noise does not move: the CPU time of one
  * still (encode + publish, measured alone) times the stills a render makes, over the render time.
@@ -62,18 +64,23 @@ interface Mode {
   worker?: RenderWorker;
   producer?: JobProducer;
   renderMs: number[];
+  cpuMs: number[];
   stills: number[];
 }
 
-async function runOnce(mode: Mode, n: number): Promise<void> {
+async function runOnce(mode: Mode, n: number, record = true): Promise<void> {
   let stills = 0;
   const count = () => stills++;
   mode.worker!.on('preview', count);
+  const cpu = process.cpuUsage();
   const { jobId } = await mode.producer!.submit(job(n));
   const outcome = await mode.producer!.waitForOutcome(jobId, { pollMs: 20, timeoutMs: 30 * 60_000 });
+  const used = process.cpuUsage(cpu);
   mode.worker!.off('preview', count);
   if (outcome.status !== 'done') throw new Error(`${mode.name}: job ${outcome.status}`);
+  if (!record) return;
   mode.renderMs.push(outcome.renderMs);
+  mode.cpuMs.push((used.user + used.system) / 1000);
   mode.stills.push(stills);
 }
 
@@ -103,16 +110,16 @@ try {
   const base = (prefix: string, preview: { intervalMs: number; maxBytes: number }) =>
     jobsConfig({ redisUrl: redis.url, prefix, caps: { perGuild: 10_000, perUser: 10_000, total: 100_000 }, preview });
   modes.push(
-    { name: 'off', config: base('bench-off', { intervalMs: 0, maxBytes: 0 }), renderMs: [], stills: [] },
-    { name: 'on, every batch', config: base('bench-every', { intervalMs: 0, maxBytes: 64 * 1024 }), renderMs: [], stills: [] },
-    { name: 'on, every 5 s (default)', config: base('bench-default', { intervalMs: 5000, maxBytes: 64 * 1024 }), renderMs: [], stills: [] },
+    { name: 'off', config: base('bench-off', { intervalMs: 0, maxBytes: 0 }), renderMs: [], cpuMs: [], stills: [] },
+    { name: 'on, every batch', config: base('bench-every', { intervalMs: 0, maxBytes: 64 * 1024 }), renderMs: [], cpuMs: [], stills: [] },
+    { name: 'on, every 5 s (default)', config: base('bench-default', { intervalMs: 5000, maxBytes: 64 * 1024 }), renderMs: [], cpuMs: [], stills: [] },
   );
   for (const mode of modes) {
     mode.producer = await JobProducer.connect(mode.config);
     mode.worker = await RenderWorker.start({ config: mode.config, backend, progressIntervalMs: 1000 });
   }
   console.log(`private redis-server at ${redis.url}; model ${backend.name}; walk of ${FRAMES} frames, ${STEPS} steps; ${ROUNDS} rounds`);
-  await runOnce(modes[0]!, 0); // warm-up: sessions, caches
+  for (const mode of modes) await runOnce(mode, 0, false); // warm-up: sessions, caches, connections
   for (let round = 0; round < ROUNDS; round++) {
     // Alternating order, so that a slow spell of the machine does not fall on one mode only.
     const order = round % 2 === 0 ? modes : [...modes].reverse();
@@ -120,10 +127,16 @@ try {
     console.log(`round ${round + 1}: ${modes.map((m) => `${m.name} ${m.renderMs.at(-1)} ms`).join(', ')}`);
   }
   const off = median(modes[0]!.renderMs);
+  const offCpu = median(modes[0]!.cpuMs);
   console.log('');
   for (const mode of modes) {
     const ms = median(mode.renderMs);
-    console.log(`${mode.name.padEnd(24)} median ${ms.toFixed(0)} ms (${mode.renderMs.join(', ')}), stills per render ${median(mode.stills)}, ratio to off ${(ms / off).toFixed(4)}`);
+    const paired = median(mode.renderMs.map((v, i) => v / modes[0]!.renderMs[i]!));
+    const cpu = median(mode.cpuMs);
+    console.log(
+      `${mode.name.padEnd(24)} render median ${ms.toFixed(0)} ms, ratio to off ${(ms / off).toFixed(4)} (per round ${paired.toFixed(4)}); ` +
+        `CPU ${cpu.toFixed(0)} ms, ratio ${(cpu / offCpu).toFixed(4)}; stills per render ${median(mode.stills)}`,
+    );
   }
   const size = backend.fixedSize ?? { width: 64, height: 64 };
   const cost = await stillCost(modes[0]!.producer!, size.width, size.height);
