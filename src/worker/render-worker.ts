@@ -306,8 +306,7 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     progress.push({ stage: 'storing', framesDone: request.framesTotal, framesTotal: request.framesTotal });
     const ref = await this.producer.artifacts.store(jobId, artifact);
     const outcome: JobOutcome = { status: 'done', artifact: ref, report: result.report, attempts: attempt, renderMs: Date.now() - began };
-    // The last still lands before the finish, which deletes it with the rest of the job's working state.
-    preview?.stop();
+    // A still on its way lands before the finish, which deletes it with the rest of the job's working state.
     await preview?.settle();
     await progress.flush();
     const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
