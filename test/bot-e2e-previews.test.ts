@@ -1,7 +1,7 @@
 /**
  * Live previews end to end: the real bot against LocalDiscord, a real redis-server and a real worker rendering
  * the bundled shapes model (slow enough for several progress edits per job). For every walk kind (morph, loop,
- * walk, grid), watching every state the progress message goes through:
+ * walk, grid, and a chain filled on its board), watching every state the progress message goes through:
  * - while it renders, the message shows a WebP still of the newest finished frame;
  * - the still is replaced, never added: the message never holds more than one attachment;
  * - the final result replaces it (the GIF or PNG alone; a cancel leaves no attachment), and nothing edits the
@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { JobKeys } from '../src/jobs/keys.ts';
 import type { LocalMessage } from '../src/local-discord/index.ts';
 import { SHAPES_PACK } from './harness/packs.ts';
-import { Stack, waitFor } from './harness/stack.ts';
+import { Stack, USERS, waitFor } from './harness/stack.ts';
 
 let stack: Stack;
 
@@ -113,6 +113,19 @@ describe('live previews in the progress message', () => {
       if (kind === 'walk') assert.ok(ids.length >= 2, `a walk of 10 frames shows more than one still (${ids.length})`);
     });
   }
+
+  it('/chain: the board becomes the progress message, with its still, then the GIF of the chain', async () => {
+    const board = await stack.reply(await stack.slash('alice', 'chain', { prompt: 'a red circle', stops: 2, frames: 10, steps: 40, seed: 7 }));
+    const click = await stack.clickLabel('bob', board.id, 'Add or change your stop');
+    await stack.acknowledged(click);
+    const modal = stack.discord.openModals(USERS.bob).at(-1)!;
+    await stack.acknowledged(await stack.submit('bob', modal.modal.custom_id, { prompt: 'a blue square' }));
+    const { states, final } = await settled(board.id);
+    const previews = previewsWhileRendering(states);
+    assert.ok(previews.length > 0, `a preview while rendering: ${JSON.stringify(states.map((s) => [s.content.slice(0, 40), s.attachments.map((a) => a.filename)]))}`);
+    assert.equal(final.attachments.length, 1);
+    assert.match(final.attachments[0]!.filename, /^latentwalk-chain-7\.gif$/);
+  });
 
   it('a cancel clears the still', async () => {
     const handle = await stack.slash('carol', 'walk', { prompt: 'a purple ring', frames: 24, steps: 50, seed: 8 });
