@@ -9,6 +9,8 @@
  * - a `/grid` board filled as four members (switching member, pressing the board's button, filling the modal),
  *   the grid credited to all four; the screenshot for the README (docs/playground.png);
  * - a `/chain` board filled by four members, a stop each: one looping GIF, each stop credited to its member;
+ * - a live preview (an <img> of the newest frame) in a /loop's progress message before its GIF replaces it;
+ *   the README's docs/previews.png;
  * - Cancel pressed on a running job (a long render), with the ephemeral answer seen only by its member;
  * - SIGINT stops the playground and every process it started.
  */
@@ -26,6 +28,7 @@ const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env['LATENTWALK_CHROMIUM'] ?? '/usr/bin/chromium';
 // The README's screenshot is rewritten only on request (LATENTWALK_SCREENSHOT=1), so a test run leaves the tree clean.
 const SCREENSHOT = process.env['LATENTWALK_SCREENSHOT'] === '1' ? join(REPO_ROOT, 'docs/playground.png') : join(tmpdir(), `latentwalk-playground-${process.pid}.png`);
+const PREVIEW_SCREENSHOT = process.env['LATENTWALK_SCREENSHOT'] === '1' ? join(REPO_ROOT, 'docs/previews.png') : join(tmpdir(), `latentwalk-previews-${process.pid}.png`);
 const noChromium = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium, or set LATENTWALK_CHROMIUM)`;
 
 let child: ChildProcess;
@@ -245,6 +248,54 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const info = readMp4(new Uint8Array(await response.arrayBuffer()));
     assert.equal(info.codec, 'avc1');
     assert.equal(info.width, playing.width);
+  });
+
+  it('shows a live preview in the progress message, then the GIF in its place', async () => {
+    await page.locator('[data-member="alice"]').click();
+    await page.locator('.member.me', { hasText: 'Alice' }).waitFor();
+    await page.evaluate(`(() => {
+      window.__previews = [];
+      const record = () => {
+        for (const node of document.querySelectorAll('.message[data-message-id]')) {
+          window.__previews.push({
+            id: node.getAttribute('data-message-id'),
+            text: node.querySelector('.message-content')?.innerText ?? '',
+            previews: [...node.querySelectorAll('.attachments img')].map((img) => img.getAttribute('src')),
+            results: node.querySelectorAll('.embed-image img').length,
+          });
+        }
+      };
+      new MutationObserver(record).observe(document.getElementById('messages-inner'), { childList: true, subtree: true, characterData: true });
+    })()`);
+    const input = page.locator('#input');
+    await input.click();
+    // Long enough for a few progress edits: 16 frames of 100 steps, several seconds here.
+    await input.pressSequentially('/loop prompt:a green triangle frames:16 steps:100');
+    await input.press('Enter');
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/loop' }) }).last();
+    const preview = message.locator('.attachments img');
+    await preview.waitFor({ timeout: 60_000 });
+    const rendering = await message.locator('.message-content').innerText();
+    const still = await loadedImage(preview);
+    assert.equal(still.format, 'webp');
+    if (/🎨 Rendering/.test(await message.locator('.message-content').innerText())) {
+      const box = await message.boundingBox();
+      assert.ok(box);
+      await page.screenshot({ path: PREVIEW_SCREENSHOT, clip: { x: box.x, y: Math.max(0, box.y - 8), width: Math.min(760, box.width), height: box.height + 16 } });
+    }
+    assert.match(rendering, /🎨 Rendering/);
+
+    const gif = message.locator('.embed-image img');
+    await gif.waitFor({ timeout: 90_000 });
+    assert.equal((await loadedImage(gif)).format, 'gif');
+    assert.equal(await message.locator('.attachments img').count(), 0, 'the GIF replaced the preview');
+    const id = await message.getAttribute('data-message-id');
+    const seen = ((await page.evaluate('window.__previews')) as { id: string; text: string; previews: string[]; results: number }[]).filter((s) => s.id === id);
+    assert.ok(seen.some((s) => /🎨 Rendering/.test(s.text) && s.previews.length === 1), 'an <img> preview while rendering');
+    assert.ok(seen.every((s) => s.previews.length <= 1), 'never more than one preview');
+    const firstResult = seen.findIndex((s) => s.results > 0);
+    const lastPreview = seen.findLastIndex((s) => s.previews.length > 0);
+    assert.ok(lastPreview >= 0 && lastPreview < firstResult, 'the preview came before the GIF, and not after');
   });
 
   it('cancels a running job with its Cancel button; the answer is only shown to its member', async () => {

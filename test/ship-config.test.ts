@@ -74,6 +74,7 @@ describe('config/defaults.json', () => {
       checkpointTtlMs: 24 * 3600_000,
       finishedTtlMs: 7 * 24 * 3600_000,
       resultsMaxLen: 100_000,
+      preview: { intervalMs: 5000, maxBytes: 64 * 1024 },
     });
     const bot = loadBotConfig({ DISCORD_TOKEN: 'a-token-long-enough-1234567890' });
     assert.deepEqual(

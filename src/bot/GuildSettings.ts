@@ -29,6 +29,8 @@ export interface GuildSettings {
   blocklist: string[];
   /** Negative prompt added to every render in this guild ('' for none). */
   negativePrompt: string;
+  /** Live previews: the progress message shows the newest finished frame while a render runs. */
+  previews: boolean;
 }
 
 export const MiB = 1024 * 1024;
@@ -42,6 +44,7 @@ export const DEFAULT_GUILD_SETTINGS: GuildSettings = {
   defaultFormat: 'gif',
   blocklist: [],
   negativePrompt: '',
+  previews: true,
 };
 
 /** Bounds of what `/settings` accepts (also the command options' min/max). */
@@ -78,6 +81,7 @@ const schema = z.object({
   blocklist: z.array(z.string().min(1).max(SETTINGS_BOUNDS.blocklistWordChars)).max(SETTINGS_BOUNDS.blocklistWords).catch([]),
   // Code points, as Discord's client counted them when the admin typed it.
   negativePrompt: z.string().refine((s) => promptLength(s) <= SETTINGS_BOUNDS.negativeChars).catch(''),
+  previews: z.boolean().catch(DEFAULT_GUILD_SETTINGS.previews),
 });
 
 export function parseGuildSettings(value: unknown): GuildSettings {

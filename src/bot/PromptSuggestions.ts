@@ -132,7 +132,6 @@ export class ModelLexicons {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<LiveLexicon | undefined>((resolve) => {
       timer = setTimeout(() => resolve(cached?.value), timeoutMs);
-      timer.unref();
     });
     try {
       return await Promise.race([this.loading.catch(() => cached?.value), late]);

@@ -16,15 +16,19 @@
  * - Progress comes from BullMQ's progress events and is coalesced per job: the first update is shown at once,
  *   later ones at most once per `progressIntervalMs` (the latest state wins); they stop when the token
  *   expires or the result is being posted. A failed progress edit is ignored.
+ * - Live previews ride on those edits: when the worker has published a newer still (the event names it), the
+ *   edit uploads it in place of the last one, at most once per LATENTWALK_PREVIEW_INTERVAL_MS, unless the
+ *   server turned them off (/settings previews) or the still is over LATENTWALK_PREVIEW_MAX_BYTES. The final
+ *   post replaces the still with the result (or clears it).
  */
-import type { JobProgress, JobResult, ResultAttempt, ResultConsumer } from '../jobs/index.ts';
+import type { JobProgress, JobResult, PreviewStill, ResultAttempt, ResultConsumer } from '../jobs/index.ts';
 import type { BotServices } from './types.ts';
 import { describeError } from './log.ts';
 import type { PendingReply } from './PendingReplies.ts';
 import { compactView, fileRefusedView, undeliveredView } from './replies/fallbackViews.ts';
 import { UndeliverableError, type FinalViews } from './replies/JobMessages.ts';
 import { classifyPostError, undeliverableReason } from './replies/postErrors.ts';
-import { cancelledView, expiredArtifactView, failedView, progressView, resultView, type MessageView } from './replies/views.ts';
+import { cancelledView, expiredArtifactView, failedView, PREVIEW_FILE_NAME, progressView, resultView, type MessageView } from './replies/views.ts';
 
 interface ProgressState {
   latest: JobProgress;
@@ -33,6 +37,15 @@ interface ProgressState {
   reply: PendingReply | undefined;
   /** Not ours (an operator job) or finished: ignore its events. */
   ignore: boolean;
+  /** The server shows live previews (and Discord took the last one). */
+  previews: boolean;
+  /** The still the message shows (its seq), and when it was put there. */
+  previewSeq: number | undefined;
+  previewAt: number;
+}
+
+function freshState(latest: JobProgress, ignore = false): ProgressState {
+  return { latest, lastEditAt: 0, timer: undefined, reply: undefined, ignore, previews: false, previewSeq: undefined, previewAt: Number.NEGATIVE_INFINITY };
 }
 
 /** Results this process remembers having posted (a failover can hand back ~a second's worth of entries). */
@@ -91,13 +104,16 @@ export class ResultDelivery {
     if (this.stopped) return;
     let state = this.progress.get(jobId);
     if (!state) {
-      state = { latest: progress, lastEditAt: 0, timer: undefined, reply: undefined, ignore: false };
+      state = freshState(progress);
       this.progress.set(jobId, state);
       const fresh = state;
       void this.services.pending.get(jobId).then(
-        (reply) => {
+        async (reply) => {
           if (!reply || reply.delivered) fresh.ignore = true;
-          else fresh.reply = reply;
+          else {
+            fresh.previews = await this.previewsAllowed(reply.guildId);
+            fresh.reply = reply;
+          }
           this.schedule(jobId, fresh);
         },
         () => (fresh.ignore = true),
@@ -108,6 +124,16 @@ export class ResultDelivery {
     this.schedule(jobId, state);
   }
 
+  /** Whether the server shows live previews; unknown (Redis trouble) counts as no, never as on against its wish. */
+  private async previewsAllowed(guildId: string): Promise<boolean> {
+    if (this.services.config.jobs.preview.maxBytes === 0) return false;
+    try {
+      return (await this.services.guildSettings.get(guildId)).previews;
+    } catch {
+      return false;
+    }
+  }
+
   private schedule(jobId: string, state: ProgressState): void {
     if (state.ignore || !state.reply || state.timer) return;
     const interval = this.services.config.progressIntervalMs;
@@ -116,19 +142,34 @@ export class ResultDelivery {
       state.timer = undefined;
       if (state.ignore || !state.reply || this.stopped) return;
       state.lastEditAt = Date.now();
-      const reply = state.reply;
-      void this.services.messages
-        .editStatus(reply, () => (state.ignore ? undefined : progressView(this.services.ids, reply, state.latest)), 1)
-        .then((messageId) => {
-          if (messageId && !reply.messageId) {
-            reply.messageId = messageId;
-            return this.services.pending.setMessageId(jobId, messageId);
-          }
-          return undefined;
-        })
-        .catch(() => undefined);
+      void this.editProgress(jobId, state, state.reply).catch(() => undefined);
     }, wait);
     state.timer.unref?.();
+  }
+
+  private async editProgress(jobId: string, state: ProgressState, reply: PendingReply): Promise<void> {
+    const still = await this.newPreview(jobId, state).catch(() => undefined);
+    const file = still && { name: PREVIEW_FILE_NAME, data: still.data, contentType: still.mimeType };
+    const messageId = await this.services.messages.editStatus(reply, () => (state.ignore ? undefined : progressView(this.services.ids, reply, state.latest, file)), 1, {
+      onFileRefused: () => (state.previews = false),
+    });
+    if (messageId && still && state.previews) state.previewSeq = still.seq;
+    if (messageId && !reply.messageId) {
+      reply.messageId = messageId;
+      await this.services.pending.setMessageId(jobId, messageId);
+    }
+  }
+
+  /** The still this edit should upload: newer than the one shown, due, allowed and small enough; else none. */
+  private async newPreview(jobId: string, state: ProgressState): Promise<PreviewStill | undefined> {
+    const { intervalMs, maxBytes } = this.services.config.jobs.preview;
+    const named = state.latest.preview;
+    if (!state.previews || !named || named.seq === state.previewSeq || named.bytes > maxBytes) return undefined;
+    if (Date.now() - state.previewAt < intervalMs) return undefined;
+    const still = await this.services.jobs.previews.fetch(jobId);
+    if (!still || still.seq === state.previewSeq || still.data.length > maxBytes) return undefined;
+    state.previewAt = Date.now();
+    return still;
   }
 
   private endProgress(jobId: string): void {
@@ -136,7 +177,7 @@ export class ResultDelivery {
     if (state?.timer) clearTimeout(state.timer);
     this.progress.delete(jobId);
     // Late progress events for this job (the stream is not ordered with the results) must not start it again.
-    this.progress.set(jobId, { latest: { stage: 'storing', framesDone: 0, framesTotal: 0, attempt: 1, resumedFrames: 0 }, lastEditAt: 0, timer: undefined, reply: undefined, ignore: true });
+    this.progress.set(jobId, freshState({ stage: 'storing', framesDone: 0, framesTotal: 0, attempt: 1, resumedFrames: 0 }, true));
     if (this.progress.size > 5000) {
       for (const [id, s] of this.progress) {
         if (s.ignore) this.progress.delete(id);

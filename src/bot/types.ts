@@ -34,6 +34,7 @@ export type JobsPort = Pick<
   | 'config'
   | 'workers'
   | 'inputImages'
+  | 'previews'
 >;
 
 export interface BotServices {

@@ -24,6 +24,7 @@ environment:
   REDIS_URL                       default redis://127.0.0.1:6379 (plus the LATENTWALK_* queue settings)
   LATENTWALK_BOARD_TTL_S          how long a /grid or /morph board stays open (default 1800)
   LATENTWALK_PROGRESS_INTERVAL_MS least time between progress edits of one job (default 3000)
+  LATENTWALK_PREVIEW_INTERVAL_MS  least time between live previews of one job (default 5000; MAX_BYTES=0: off)
   LATENTWALK_BOT_INSTANCE         stable name of this bot in the result stream (default bot-1)
   LATENTWALK_REGISTER_COMMANDS    global|off|<guild id>: register the slash commands at start (default global)
   LATENTWALK_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)

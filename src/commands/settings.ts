@@ -1,7 +1,8 @@
 /**
  * `/settings` (Manage Server by default): the server's limits, stored in Redis per guild.
  *   show | limits [max_frames] [max_queued_per_member] [output_mib] [default_fps] [default_format]
- *   channels <allow|disallow|clear> [channel] | blocklist <add|remove|clear> [words] | negative [prompt] | reset
+ *   channels <allow|disallow|clear> [channel] | blocklist <add|remove|clear> [words] | negative [prompt]
+ *   previews <enabled> | reset
  * Who may use it is Discord's decision: default member permissions (Manage Server), which server admins can
  * override per role, member or channel under Server Settings → Integrations. Discord only delivers the command
  * to members it allows, so the handler does not check again (that would undo an admin's override).
@@ -87,6 +88,12 @@ function definition(limits: JobLimits) {
         .setDescription('A negative prompt applied to every render here (empty to remove)')
         .addStringOption((o) => o.setName('prompt').setDescription('What renders should avoid').setMaxLength(b.negativeChars)),
     )
+    .addSubcommand((s) =>
+      s
+        .setName('previews')
+        .setDescription('Live previews: the newest frame of a render in its progress message')
+        .addBooleanOption((o) => o.setName('enabled').setDescription('Show them (true) or not (false)').setRequired(true)),
+    )
     .addSubcommand((s) => s.setName('reset').setDescription('Back to the defaults'))
     .toJSON();
 }
@@ -167,6 +174,11 @@ async function run(interaction: ChatInputCommandInteraction, bot: BotContext): P
       const next = await store.update(guildId, (s) => ({ ...s, negativePrompt: prompt }));
       return `Saved.\n${describe(next, bot)}`;
     }
+    case 'previews': {
+      const enabled = interaction.options.getBoolean('enabled', true);
+      const next = await store.update(guildId, (s) => ({ ...s, previews: enabled }));
+      return `Saved: live previews are ${enabled ? 'on' : 'off'} (renders that start from now on).\n${describe(next, bot)}`;
+    }
     case 'reset':
       return `Back to the defaults.\n${describe(await store.reset(guildId), bot)}`;
     default:
@@ -187,5 +199,6 @@ function describe(s: GuildSettings, bot: BotContext): string {
     // A full blocklist (100 entries) alone would pass the 2000 of a message: it gets a share, whole entries only.
     `• Blocked words: ${s.blocklist.length ? fitPieces(s.blocklist.map((w, i) => `${i ? ', ' : ''}“${safePrompt(w, 60)}”`), 900) : 'none'}`,
     `• Negative prompt: ${s.negativePrompt ? `“${safePrompt(s.negativePrompt, 300)}”` : 'none'}`,
+    `• Live previews: ${!s.previews ? 'off' : bot.jobs.config.preview.maxBytes === 0 ? 'on, but this bot has them off (LATENTWALK_PREVIEW_MAX_BYTES=0)' : 'on'}`,
   ].join('\n');
 }

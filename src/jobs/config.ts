@@ -77,6 +77,14 @@ export type RedisTopology =
   | { kind: 'sentinel'; sentinels: HostPort[]; master: string }
   | { kind: 'cluster'; nodes: HostPort[] };
 
+/** Live previews: a small still of a render's newest frame in its progress message (worker and bot read them). */
+export interface PreviewSettings {
+  /** Least time between two previews of one job (they ride on progress edits, so never more often than those). */
+  intervalMs: number;
+  /** A still larger than this is not shown (a render whose stills come out bigger has no previews); 0: off. */
+  maxBytes: number;
+}
+
 export interface JobsConfig {
   redisUrl: string;
   redisTopology: RedisTopology;
@@ -99,6 +107,7 @@ export interface JobsConfig {
   finishedTtlMs: number;
   /** Approximate length the result stream is trimmed to; must exceed what a consumer can fall behind by. */
   resultsMaxLen: number;
+  preview: PreviewSettings;
 }
 
 // ---- the job layer's settings --------------------------------------------------------------------------------
@@ -128,6 +137,7 @@ const HOST_PORTS = z
   });
 const SUBMIT: readonly SettingUser[] = ['start', 'bot', 'cli'];
 const WORKER: readonly SettingUser[] = ['start', 'worker'];
+const PREVIEW: readonly SettingUser[] = ['start', 'bot', 'worker'];
 
 /** Environment variable → parser, allowed values, readers and meaning. Defaults: config/defaults.json. */
 export const JOBS_SETTINGS = {
@@ -197,6 +207,13 @@ export const JOBS_SETTINGS = {
   LATENTWALK_CHECKPOINT_TTL_S: intSetting(60, undefined, WORKER, 'Frame checkpoints of unfinished jobs expire after this long.'),
   LATENTWALK_FINISHED_TTL_S: intSetting(60, undefined, ALL, 'How long finished jobs stay listed (`jobs show`, positions).'),
   LATENTWALK_RESULTS_MAXLEN: intSetting(100, undefined, ALL, 'Approximate length the result stream is trimmed to.'),
+  LATENTWALK_PREVIEW_INTERVAL_MS: intSetting(
+    0,
+    3_600_000,
+    PREVIEW,
+    'Least time between two live previews of a render (a small still of its newest frame in the progress message). They ride on progress edits, so never more often than those.',
+  ),
+  LATENTWALK_PREVIEW_MAX_BYTES: intSetting(0, 8 * 1024 * 1024, PREVIEW, 'Largest live preview still, in bytes: a render whose stills come out bigger shows none. 0 turns previews off everywhere.'),
 } as const;
 
 export type JobsEnvKey = keyof typeof JOBS_SETTINGS;
@@ -247,6 +264,10 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
     checkpointTtlMs: need('LATENTWALK_CHECKPOINT_TTL_S') * 1000,
     finishedTtlMs: need('LATENTWALK_FINISHED_TTL_S') * 1000,
     resultsMaxLen: need('LATENTWALK_RESULTS_MAXLEN'),
+    preview: {
+      intervalMs: need('LATENTWALK_PREVIEW_INTERVAL_MS'),
+      maxBytes: need('LATENTWALK_PREVIEW_MAX_BYTES'),
+    },
   };
 }
 
@@ -278,6 +299,7 @@ export interface JobsConfigOverrides {
   checkpointTtlMs?: number;
   finishedTtlMs?: number;
   resultsMaxLen?: number;
+  preview?: Partial<PreviewSettings>;
 }
 
 /** Defaults, then explicit overrides (tests, bench, CLI flags). Does not read the environment. */
@@ -299,6 +321,7 @@ export function jobsConfig(overrides: JobsConfigOverrides = {}, base: JobsConfig
     limits: { ...base.limits, ...stripUndefined(overrides.limits ?? {}) },
     caps: { ...base.caps, ...stripUndefined(overrides.caps ?? {}) },
     worker: { ...base.worker, ...stripUndefined(overrides.worker ?? {}) },
+    preview: { ...base.preview, ...stripUndefined(overrides.preview ?? {}) },
   };
 }
 

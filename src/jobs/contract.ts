@@ -296,6 +296,15 @@ export interface JobProgress {
   attempt: number;
   /** Frames taken from a checkpoint instead of being rendered again. */
   resumedFrames: number;
+  /** The newest live preview the worker has published for this job (its bytes: `previews.fetch`). */
+  preview?: JobPreviewInfo;
+}
+
+/** A live preview still: which one (`seq` grows with each), of which frame, and how big. */
+export interface JobPreviewInfo {
+  seq: number;
+  frame: number;
+  bytes: number;
 }
 
 /** Where the encoded bytes wait for the bot: fetch with `JobProducer.fetchArtifact(key)`. */

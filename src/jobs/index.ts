@@ -15,8 +15,10 @@ export {
   type JobsConfigOverrides,
   type JobLimits,
   type QueueCaps,
+  type PreviewSettings,
 } from './config.ts';
 export { JobProducer, readableFailure, type SubmitTicket, type JobListing, type CancelResult } from './producer.ts';
+export { PreviewStore, type PreviewStill } from './previews.ts';
 export { ResultConsumer, type GiveUpHandler, type ResultAttempt, type ResultConsumerOptions, type ResultHandler } from './results.ts';
 export { type JobPosition, type JobRecord } from './guild-queue.ts';
 export { checkRedisServer, type RedisServerInfo } from './redis.ts';

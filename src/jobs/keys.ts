@@ -26,6 +26,7 @@
  * | B:cancel (pub/sub channel)       |        | job ids to cancel now (the worker holding it aborts)            |
  * | B:frames:<id>                    | hash   | checkpoint: frame index → deflated RGB, for resume after a crash |
  * | B:artifact:<id>                  | string | the encoded GIF/PNG bytes, with a TTL                           |
+ * | B:preview:<id>                   | hash   | the newest live preview still of a rendering job, with a TTL    |
  * | B:artifacts                      | zset   | artifact id → expiry time (sweeps the byte counter)             |
  * | B:artifact-sizes                 | hash   | artifact id → bytes                                             |
  * | B:artifact-bytes                 | string | bytes of all live artifacts (checked against the store cap)     |
@@ -96,6 +97,9 @@ export class JobKeys {
   }
   frames(jobId: string): string {
     return `${this.base}:frames:${jobId}`;
+  }
+  preview(jobId: string): string {
+    return `${this.base}:preview:${jobId}`;
   }
   artifact(jobId: string): string {
     return `${this.base}:artifact:${jobId}`;

@@ -22,6 +22,7 @@ import { adoptUntaggedKeys } from './key-migration.ts';
 import { keyPrefix } from './keys.ts';
 import { ReplicationBarrier } from './replication.ts';
 import { checkRedisServer, closeRedis, isRedisUnavailable, openRedis, REDIS_UNAVAILABLE_REASON, redisTarget, type RedisServerInfo } from './redis.ts';
+import { PreviewStore } from './previews.ts';
 import { ResultConsumer, type ResultConsumerOptions } from './results.ts';
 import { WorkerDirectory } from './workers.ts';
 
@@ -90,6 +91,8 @@ export class JobProducer {
   /** Input images (img2img) jobs start from. */
   readonly inputImages: InputImageStore;
   readonly workers: WorkerDirectory;
+  /** Live preview stills of rendering jobs (the worker publishes, the bot fetches). */
+  readonly previews: PreviewStore;
   private events: QueueEvents | undefined;
   private eventsRedis: Redis | undefined;
   /** Until when submits skip waiting for a replica (the last wait found none). */
@@ -117,6 +120,7 @@ export class JobProducer {
       capBytes: config.artifactStoreBytes,
     });
     this.workers = new WorkerDirectory(redis, this.guildQueue.keys);
+    this.previews = new PreviewStore(redis, config.prefix);
   }
 
   /** Connects and checks that the server is usable (throws RedisUnusableError with the fix otherwise). */

@@ -123,7 +123,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
         }
         this.#emit('messageDelete', info);
       },
-    });
+    }, options.droppedFileTtlMs);
     this.#registry = new InteractionRegistry({
       applicationId: this.applicationId,
       responseDeadlineMs: options.interactionResponseDeadlineMs ?? DEFAULT_RESPONSE_DEADLINE_MS,

@@ -1,6 +1,7 @@
 /**
  * Creating, editing and deleting messages with Discord's semantics: attachments from `files[n]` parts,
- * PATCH keeps only the attachments listed in `attachments`, mentions computed from content and
+ * PATCH keeps only the attachments listed in `attachments` (a file it drops, or a deleted message's files, is
+ * gone from the CDN a little later, as Discord purges them), mentions computed from content and
  * `allowed_mentions` (recorded raw for tests), replies, ephemeral visibility and the deferred placeholder.
  */
 import type { APIEmbed } from 'discord.js';
@@ -63,6 +64,9 @@ export interface EditOptions {
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** How long a dropped attachment's URL keeps working (a client still loading it gets it; Discord purges later). */
+export const DROPPED_FILE_TTL_MS = 30_000;
+
 export class MessageService {
   constructor(
     private readonly store: Store,
@@ -71,7 +75,18 @@ export class MessageService {
     private readonly now: () => number,
     private readonly baseUrl: () => string,
     private readonly events: MessageEvents,
+    private readonly droppedFileTtlMs = DROPPED_FILE_TTL_MS,
   ) {}
+
+  /** Files no message shows any more leave the CDN after `droppedFileTtlMs` (a long session does not pile them up). */
+  #dropFiles(ids: string[]): void {
+    if (ids.length === 0) return;
+    const drop = () => {
+      for (const id of ids) this.store.files.delete(id);
+    };
+    if (this.droppedFileTtlMs <= 0) drop();
+    else setTimeout(drop, this.droppedFileTtlMs).unref();
+  }
 
   create(options: CreateOptions, input: MessageInput): StoredMessage {
     const { body, files } = input;
@@ -159,6 +174,9 @@ export class MessageService {
     }
     // Filling the deferred placeholder is how the reply first appears; Discord does not mark it edited.
     if (!wasLoading) data.edited_timestamp = new Date(this.now()).toISOString();
+    // What the edit dropped is deleted, as Discord does (a message whose preview is replaced every few seconds
+    // does not pile files up).
+    this.#dropFiles(stored.data.attachments.filter((old) => !data.attachments.some((a) => a.id === old.id)).map((a) => a.id));
     stored.data = data;
     stored.meta.loading = false;
     if (!wasLoading) stored.meta.editCount += 1;
@@ -169,6 +187,7 @@ export class MessageService {
 
   delete(stored: StoredMessage): void {
     if (!this.store.removeMessage(stored.data.id)) return;
+    this.#dropFiles(stored.data.attachments.map((a) => a.id));
     this.events.deleted(stored);
   }
 

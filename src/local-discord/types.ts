@@ -96,6 +96,8 @@ export interface LocalDiscordOptions {
   now?: () => number;
   /** Sent in every interaction as `attachment_size_limit`; default: the guild's boost-tier limit. */
   attachmentSizeLimit?: number;
+  /** How long the URL of an attachment an edit dropped (or of a deleted message) keeps working; default 30 s, 0: not at all. */
+  droppedFileTtlMs?: number;
   heartbeatIntervalMs?: number;
   /** Privileged intents the application is allowed (bits of GuildMembers, GuildPresences, MessageContent). */
   allowedPrivilegedIntents?: number;

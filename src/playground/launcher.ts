@@ -95,6 +95,8 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     env['LATENTWALK_DATA_DIR'] = dataDir;
     // Ctrl-C should not wait long for a render: its job goes back to the queue (which goes away anyway).
     env['LATENTWALK_SHUTDOWN_GRACE_MS'] ??= '1000';
+    // No rate limit to respect here: a live preview with every progress edit (once a second).
+    env['LATENTWALK_PREVIEW_INTERVAL_MS'] ??= '1000';
     if (options.modelDir) env['LATENTWALK_MODEL_DIR'] = resolveModelDir(options.modelDir);
     if (options.provider) env['LATENTWALK_PROVIDER'] = options.provider;
     const external = env['REDIS_URL']?.trim();

@@ -31,7 +31,7 @@ import type { Redis } from 'ioredis';
 import { EngineError } from '../engine/errors.ts';
 import type { RenderProgress } from '../engine/types.ts';
 import type { JobsConfig } from '../jobs/config.ts';
-import { parseJobSpec, type JobKind, type JobOutcome, type JobProgress, type JobSpec } from '../jobs/contract.ts';
+import { parseJobSpec, type JobKind, type JobOutcome, type JobPreviewInfo, type JobProgress, type JobSpec } from '../jobs/contract.ts';
 import { JobProducer, readableFailure, resultFor } from '../jobs/producer.ts';
 import { keyPrefix } from '../jobs/keys.ts';
 import { closeRedis, isRedisUnavailable, openRedis, redisTarget, type RedisServerInfo } from '../jobs/redis.ts';
@@ -40,6 +40,7 @@ import type { Logger } from '../ops/log.ts';
 import type { RenderBackend } from './backend.ts';
 import { FrameCheckpoint } from './checkpoint.ts';
 import { describeFailure } from './failures.ts';
+import { LivePreview } from './preview.ts';
 import { toEngineRequest } from './request.ts';
 
 /** Engine error codes that a retry cannot fix. */
@@ -69,6 +70,7 @@ export interface JobMeta {
 export interface RenderWorkerEvents {
   started: [jobId: string, info: { attempt: number; resumedFrames: number } & JobMeta];
   batch: [jobId: string, framesDone: number, framesTotal: number];
+  preview: [jobId: string, info: JobPreviewInfo];
   finished: [jobId: string, outcome: JobOutcome, meta: JobMeta];
   retrying: [jobId: string, reason: string, meta: JobMeta];
   handedBack: [jobId: string, meta: JobMeta];
@@ -279,22 +281,30 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);
     this.emit('started', jobId, { attempt, resumedFrames: completed.size, ...metaOf(spec) });
     progress.push({ stage: 'starting', framesDone: completed.size, framesTotal: request.framesTotal });
+    const preview = this.livePreview(jobId, spec, progress);
 
     const began = Date.now();
     let framesDone = completed.size;
-    const result = await backend.render(request.walk, request.settings, {
-      signal,
-      completedFrames: completed,
-      completedStates: states,
-      onProgress: (p) => progress.update(p),
-      onBatch: async (batch) => {
-        await this.checkpoint.save(jobId, batch, backend.name);
-        framesDone += batch.indices.length;
-        progress.batchDone(framesDone);
-        this.emit('batch', jobId, framesDone, request.framesTotal);
-        if (!render.abortReason && (await this.producer.guildQueue.isCancelRequested(jobId))) this.abort(jobId, 'cancel');
-      },
-    });
+    let result;
+    try {
+      result = await backend.render(request.walk, request.settings, {
+        signal,
+        completedFrames: completed,
+        completedStates: states,
+        onProgress: (p) => progress.update(p),
+        onBatch: async (batch) => {
+          await this.checkpoint.save(jobId, batch, backend.name);
+          framesDone += batch.indices.length;
+          progress.batchDone(framesDone);
+          preview?.offer(batch);
+          this.emit('batch', jobId, framesDone, request.framesTotal);
+          if (!render.abortReason && (await this.producer.guildQueue.isCancelRequested(jobId))) this.abort(jobId, 'cancel');
+        },
+      });
+    } catch (error) {
+      preview?.stop();
+      throw error;
+    }
     // A cancel that arrived during the last batch: the render finished, but nobody wants it.
     if (render.abortReason === 'cancel') throw new Error('cancelled');
 
@@ -304,11 +314,33 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
     progress.push({ stage: 'storing', framesDone: request.framesTotal, framesTotal: request.framesTotal });
     const ref = await this.producer.artifacts.store(jobId, artifact);
     const outcome: JobOutcome = { status: 'done', artifact: ref, report: result.report, attempts: attempt, renderMs: Date.now() - began };
+    // A still on its way lands before the finish, which deletes it with the rest of the job's working state.
+    await preview?.settle();
     await progress.flush();
     const finished = await this.producer.guildQueue.finish(resultFor(jobId, spec, outcome));
     if (finished.kind === 'already' && finished.outcome) return finished.outcome; // another worker won the race
     this.emit('finished', jobId, outcome, metaOf(spec));
     return outcome;
+  }
+
+  /**
+   * Live previews for a job whose progress someone watches (not an operator's CLI job), unless they are off
+   * (LATENTWALK_PREVIEW_MAX_BYTES=0).
+   */
+  private livePreview(jobId: string, spec: JobSpec, progress: ProgressReporter): LivePreview | undefined {
+    const { preview } = this.options.config;
+    if (preview.maxBytes === 0 || spec.reply.via === 'cli') return undefined;
+    return new LivePreview({
+      jobId,
+      store: this.producer.previews,
+      intervalMs: preview.intervalMs,
+      maxBytes: preview.maxBytes,
+      log: (line) => this.log.debug(line, { jobId, ...metaOf(spec) }),
+      onPublished: (info) => {
+        progress.previewReady(info);
+        this.emit('preview', jobId, info);
+      },
+    });
   }
 
   private async endCancelled(jobId: string, spec: JobSpec): Promise<JobOutcome> {
@@ -397,6 +429,8 @@ class ProgressReporter {
   private lastAt = 0;
   private lastStage = '';
   private latest: RenderProgress | undefined;
+  private lastPayload: JobProgress | undefined;
+  private preview: JobPreviewInfo | undefined;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -435,7 +469,19 @@ class ProgressReporter {
       ...(progress.step !== undefined ? { step: progress.step } : {}),
       ...(progress.steps !== undefined ? { steps: progress.steps } : {}),
       ...(progress.etaSeconds !== undefined ? { etaSeconds: Math.round(progress.etaSeconds) } : {}),
+      ...(this.preview ? { preview: this.preview } : {}),
     };
+    this.send(payload);
+  }
+
+  /** A new live preview is in Redis: every update from now on names it, starting with this one. */
+  previewReady(preview: JobPreviewInfo): void {
+    this.preview = preview;
+    if (this.lastPayload) this.send({ ...this.lastPayload, preview });
+  }
+
+  private send(payload: JobProgress): void {
+    this.lastPayload = payload;
     // In order, and never failing the render: a lost progress update is only cosmetic.
     this.chain = this.chain.then(() => this.job.updateProgress(payload as unknown as object)).catch(() => undefined);
   }

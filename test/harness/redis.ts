@@ -148,6 +148,8 @@ export function jobsEnv(config: JobsConfig, extra: Record<string, string> = {}):
     LATENTWALK_PROVIDER: worker.provider,
     LATENTWALK_ARTIFACT_STORE_BYTES: config.artifactStoreBytes,
     LATENTWALK_RESULTS_MAXLEN: config.resultsMaxLen,
+    LATENTWALK_PREVIEW_INTERVAL_MS: config.preview.intervalMs,
+    LATENTWALK_PREVIEW_MAX_BYTES: config.preview.maxBytes,
     // These are whole seconds in the environment; sub-second test values stay in-process only.
     LATENTWALK_ARTIFACT_TTL_S: wholeSeconds(config.artifactTtlMs),
     LATENTWALK_CHECKPOINT_TTL_S: wholeSeconds(config.checkpointTtlMs),

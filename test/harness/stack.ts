@@ -142,6 +142,9 @@ export class Stack {
       ...options.jobs,
       caps: { perGuild: 50, perUser: 10, ...options.jobs?.caps },
       worker: { modelDir: TINY_PACK, ...options.jobs?.worker },
+      // Live previews only where a test asks for them (bot-e2e-previews): elsewhere a message's first
+      // attachment is its result.
+      preview: { maxBytes: 0, ...options.jobs?.preview },
     });
     const stack = new Stack(redis, discord, jobsConfig, options, clockRef);
     try {
@@ -157,12 +160,13 @@ export class Stack {
     return stack;
   }
 
-  /** Starts the render worker (always named e2e-worker) on `model`, by default the tiny pack (any size). */
-  async startWorker(model = TINY_PACK): Promise<CliProcess> {
+  /** Starts the render worker (always named e2e-worker) on `model`, by default the tiny pack (any size); `env` over the stack's. */
+  async startWorker(model = TINY_PACK, env: Record<string, string> = {}): Promise<CliProcess> {
     const worker = spawnLatentwalk(this.jobsConfig, ['worker', '--model', model, '--name', 'e2e-worker'], {
       LATENTWALK_LOCK_MS: '5000',
       LATENTWALK_STALLED_INTERVAL_MS: '1000',
       ...this.options.workerEnv,
+      ...env,
     });
     await worker.waitForOutput(/ready:/, 60_000);
     this.worker = worker;

@@ -77,6 +77,21 @@ export function toDiscordOptions(view: MessageView): MessageEditOptions & { allo
   };
 }
 
+/**
+ * Options for an edit of a job's message: files replace the attachments, a view that keeps them leaves them
+ * alone (no `attachments`), anything else clears them (`attachments: []`): a failure or a cancel never leaves
+ * the last live preview behind.
+ */
+export function toEditOptions(view: MessageView): ReturnType<typeof toDiscordOptions> {
+  const options = toDiscordOptions(view);
+  return view.files?.length || view.keepFiles ? options : { ...options, attachments: [] };
+}
+
+export interface StatusEditOptions {
+  /** Discord refused the view's file (the edit is then made without it, keeping what the message has). */
+  onFileRefused?: () => void;
+}
+
 export interface JobMessagesOptions {
   client: Client<true>;
   pending: PendingReplies;
@@ -114,17 +129,27 @@ export class JobMessages {
    * Edits the job's status message through its interaction token. Never throws; returns the message id when
    * the edit went through. `view` is built at edit time, so a coalesced edit shows the latest state.
    */
-  editStatus(reply: PendingReply, build: () => MessageView | undefined, rank = 0): Promise<string | undefined> {
+  editStatus(reply: PendingReply, build: () => MessageView | undefined, rank = 0, options: StatusEditOptions = {}): Promise<string | undefined> {
     const jobId = reply.jobId;
     return this.chain(jobId, async () => {
       if (this.finalised.has(jobId) || this.deadStatus.has(jobId)) return undefined;
       if ((this.shownRank.get(jobId) ?? -1) > rank) return undefined;
       if (!this.canUseToken(reply)) return undefined;
-      const view = build();
+      let view = build();
       if (!view) return undefined;
       try {
         const webhook = new InteractionWebhook(this.options.client, reply.applicationId, reply.interactionToken!);
-        const message = await webhook.editMessage('@original', toDiscordOptions(view));
+        let message;
+        try {
+          message = await webhook.editMessage('@original', toEditOptions(view));
+        } catch (error) {
+          // A refused preview must not end the progress: the same edit without it.
+          const { action } = classifyPostError(error);
+          if (!view.files?.length || (action !== 'no-file' && action !== 'forbidden')) throw error;
+          options.onFileRefused?.();
+          view = { ...view, files: undefined, keepFiles: true };
+          message = await webhook.editMessage('@original', toEditOptions(view));
+        }
         this.shownRank.set(jobId, rank);
         if (this.shownRank.size > 10_000) this.shownRank.delete(this.shownRank.keys().next().value!);
         return message.id;
@@ -154,7 +179,7 @@ export class JobMessages {
       let messageGone = false;
       if (this.canUseToken(reply)) {
         const webhook = new InteractionWebhook(this.options.client, reply.applicationId, reply.interactionToken!);
-        const outcome = await this.walk(reply, views, state, false, (view) => webhook.editMessage('@original', toDiscordOptions(view)), (action) =>
+        const outcome = await this.walk(reply, views, state, false, (view) => webhook.editMessage('@original', toEditOptions(view)), (action) =>
           action === 'token-gone' || action === 'message-gone' || action === 'give-up' || action === 'forbidden' ? 'leave' : undefined,
         );
         if ('message' in outcome) return delivered('interaction', outcome.message, state);
@@ -264,7 +289,7 @@ export class JobMessages {
     if (!('message' in outcome)) throw new UndeliverableError(outcome.code, 'the channel refused the result');
     // The request still shows the last progress: point it at the new message (bot token; best effort).
     if (reply.messageId && !messageGone) {
-      await channel.messages.edit(reply.messageId, toDiscordOptions(movedView(reply))).catch(() => undefined);
+      await channel.messages.edit(reply.messageId, toEditOptions(movedView(reply))).catch(() => undefined);
     }
     return delivered('channel', outcome.message, state);
   }

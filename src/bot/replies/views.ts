@@ -30,7 +30,10 @@ export interface MessageView {
   content: string;
   embeds: APIEmbed[];
   components: APIActionRowComponent<APIComponentInMessageActionRow>[];
+  /** An edit with files replaces the message's attachments with them. */
   files?: FileView[];
+  /** An edit without files keeps the message's attachments (a progress edit keeps the last preview); otherwise it clears them. */
+  keepFiles?: boolean;
   allowedMentions: MessageMentionOptions;
 }
 
@@ -135,10 +138,17 @@ export function describeProgress(kind: JobKind, progress: JobProgress): string {
   return parts.join(' · ');
 }
 
-export function progressView(ids: CustomIds, reply: PendingReply, progress: JobProgress): MessageView {
+/** The file name of a live preview still (one per message: each replaces the one before). */
+export const PREVIEW_FILE_NAME = 'preview.webp';
+
+/**
+ * The progress message. `preview`: a new live preview still, which replaces the one shown; without it the
+ * message keeps the still it has.
+ */
+export function progressView(ids: CustomIds, reply: PendingReply, progress: JobProgress, preview?: FileView): MessageView {
   return view(
     `🎨 Rendering: ${describeJob(reply)} by ${credits(reply.contributors)}\n\`${progressBar(progress.framesDone, progress.framesTotal)}\` ${describeProgress(reply.kind, progress)}`,
-    { components: [row(cancelButton(ids, reply.jobId))] },
+    { components: [row(cancelButton(ids, reply.jobId))], ...(preview ? { files: [preview] } : { keepFiles: true }) },
   );
 }
 

@@ -87,13 +87,7 @@ export function imageSize(data: Buffer): { width: number; height: number } | und
     return { width: data.readUInt32BE(16), height: data.readUInt32BE(20) };
   }
   if (data.length >= 30 && data.toString('latin1', 0, 4) === 'RIFF' && data.toString('latin1', 8, 12) === 'WEBP') {
-    const chunk = data.toString('latin1', 12, 16);
-    if (chunk === 'VP8X') return { width: data.readUIntLE(24, 3) + 1, height: data.readUIntLE(27, 3) + 1 };
-    if (chunk === 'VP8 ') return { width: data.readUInt16LE(26) & 0x3fff, height: data.readUInt16LE(28) & 0x3fff };
-    if (chunk === 'VP8L') {
-      const bits = data.readUInt32LE(21);
-      return { width: (bits & 0x3fff) + 1, height: ((bits >> 14) & 0x3fff) + 1 };
-    }
+    return webpSize(data);
   }
   if (data.length >= 12 && data.toString('latin1', 4, 8) === 'ftyp') return mp4Size(data);
   if (data.length >= 4 && data[0] === 0xff && data[1] === 0xd8) return jpegSize(data);
@@ -144,4 +138,23 @@ function jpegSize(data: Buffer): { width: number; height: number } | undefined {
     p += 2 + length;
   }
   return undefined;
+}
+
+/** The three WebP layouts: lossy (`VP8 `), lossless (`VP8L`) and extended (`VP8X`, its canvas size). */
+function webpSize(data: Buffer): { width: number; height: number } | undefined {
+  switch (data.toString('latin1', 12, 16)) {
+    case 'VP8 ':
+      // Frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height (2 bits of scale each).
+      if (data[23] !== 0x9d || data[24] !== 0x01 || data[25] !== 0x2a) return undefined;
+      return { width: data.readUInt16LE(26) & 0x3fff, height: data.readUInt16LE(28) & 0x3fff };
+    case 'VP8L': {
+      if (data[20] !== 0x2f) return undefined;
+      const bits = data.readUInt32LE(21);
+      return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    case 'VP8X':
+      return { width: data.readUIntLE(24, 3) + 1, height: data.readUIntLE(27, 3) + 1 };
+    default:
+      return undefined;
+  }
 }
