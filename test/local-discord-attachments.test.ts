@@ -20,7 +20,7 @@ const GUILD = '1400000000000000300';
 const GENERAL = '1400000000000000301';
 const ALICE = '1400000000000000401';
 /** Dropped files' URLs work this long here (30 s by default). */
-const GRACE_MS = 150;
+const GRACE_MS = 1_500;
 
 let server: LocalDiscord;
 let client: Client;
