@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import {
   DEFAULT_BOT_USER,
   DEFAULT_GUILD,
+  DEFAULT_GUILDS_PER_SHARD,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MAX_GUILDS_PER_SESSION,
   DEFAULT_RESPONSE_DEADLINE_MS,
   DEFAULT_TOKEN,
   DEFAULT_TOKEN_TTL_MS,
@@ -24,6 +26,7 @@ import { MessageService } from './messages.ts';
 import { guildCreate, wireChannel, wireGuild, wireMember, wireUser } from './payloads.ts';
 import { parsePermissions, type PermissionOverwrite } from './permissions.ts';
 import type { RestContext } from './rest/context.ts';
+import { RateLimiter, type RateLimitStats } from './rest/ratelimits.ts';
 import { Router } from './rest/router.ts';
 import { applicationRoutes } from './rest/routes/application.ts';
 import { channelRoutes } from './rest/routes/channels.ts';
@@ -97,6 +100,8 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
   readonly #gateway: Gateway;
   readonly #router: Router;
   readonly #http: Server;
+  readonly #rateLimits: RateLimiter | undefined;
+  #latencyMs: number;
   #baseUrl = '';
   #closed = false;
 
@@ -119,7 +124,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       deleted: (m) => {
         const info = { id: m.data.id, channelId: m.data.channel_id, guildId: m.meta.guildId };
         if (m.meta.visibleTo === null) {
-          this.#gateway.dispatch('MESSAGE_DELETE', { id: info.id, channel_id: info.channelId, guild_id: info.guildId }, Intent.GuildMessages);
+          this.#gateway.dispatch('MESSAGE_DELETE', { id: info.id, channel_id: info.channelId, guild_id: info.guildId }, Intent.GuildMessages, info.guildId);
         }
         this.#emit('messageDelete', info);
       },
@@ -138,7 +143,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       tokenTtlMs: options.interactionTokenTtlMs ?? DEFAULT_TOKEN_TTL_MS,
       attachmentSizeLimit: options.attachmentSizeLimit,
       allowUnregisteredCommands: options.allowUnregisteredCommands ?? false,
-      dispatch: (payload) => this.#gateway.dispatch('INTERACTION_CREATE', payload),
+      dispatch: (payload) => this.#gateway.dispatch('INTERACTION_CREATE', payload, undefined, typeof payload.guild_id === 'string' ? payload.guild_id : null),
     });
     const responder = new InteractionResponder({
       store: this.#store,
@@ -158,17 +163,20 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       ready: () => ({
         v: 10,
         user: { ...wireUser(this.#store.users.get(this.botUserId)!), verified: true, mfa_enabled: false, flags: 0 },
-        guilds: [...this.#store.guilds.keys()].map((id) => ({ id, unavailable: true })),
         private_channels: [],
         relationships: [],
         presences: [],
         guild_join_requests: [],
         geo_ordered_rtc_regions: [],
-        shard: [0, 1],
         application: { id: this.applicationId, flags: 0 },
         user_settings: {},
       }),
-      guildCreates: () => [...this.#store.guilds.values()].map((g) => guildCreate(this.#store, g)),
+      guildIds: () => [...this.#store.guilds.keys()],
+      guildCreate: (id) => {
+        const guild = this.#store.guilds.get(id);
+        return guild ? guildCreate(this.#store, guild) : undefined;
+      },
+      maxGuildsPerSession: options.maxGuildsPerSession ?? DEFAULT_MAX_GUILDS_PER_SESSION,
       log: this.#log,
     });
 
@@ -180,9 +188,15 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
       ids: this.#ids,
       now: this.#now,
       gatewayUrl: () => this.gatewayUrl,
+      gatewayBot: () => ({
+        shards: this.recommendedShards,
+        maxConcurrency: options.maxConcurrency ?? 1,
+      }),
       commandsChanged: (guildId) => this.#emit('commandsUpdate', { guildId, commands: this.registeredCommands(guildId ?? undefined) }),
       channelChanged: (channel) => this.#channelChanged(channel),
     };
+    this.#latencyMs = options.latencyMs ?? 0;
+    this.#rateLimits = options.rateLimits ? new RateLimiter(options.rateLimits === true ? {} : options.rateLimits, this.#now) : undefined;
     this.#router = new Router(
       [...applicationRoutes(ctx), ...channelRoutes(ctx), ...guildRoutes(ctx), ...interactionRoutes(ctx)],
       {
@@ -191,6 +205,8 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
         log: this.#log,
         maxBodyBytes: 110 * 1024 * 1024,
         faults: this.#faults,
+        latencyMs: () => this.#latencyMs,
+        ...(this.#rateLimits ? { rateLimits: this.#rateLimits } : {}),
         record: (r) => {
           this.requests.push(r);
           if (this.requests.length > (options.requestLogLimit ?? 10_000)) this.requests.shift();
@@ -230,6 +246,16 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
   /** Bot sessions that have identified and are still connected. */
   get connectedSessions(): number {
     return this.#gateway.sessionCount;
+  }
+
+  /** The `[id, count]` shard of each identified session. */
+  get connectedShards(): [number, number][] {
+    return this.#gateway.shards;
+  }
+
+  /** The shard count `GET /gateway/bot` recommends: one per `guildsPerShard` guilds (Discord: about 1,000). */
+  get recommendedShards(): number {
+    return Math.max(1, Math.ceil(this.#store.guilds.size / (this.#options.guildsPerShard ?? DEFAULT_GUILDS_PER_SHARD)));
   }
 
   /** The server's clock (the injected one, if any). */
@@ -318,7 +344,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     };
     guild.channels.set(id, channel);
     this.#store.channels.set(id, channel);
-    this.#gateway.dispatch('CHANNEL_CREATE', wireChannel(channel), Intent.Guilds);
+    this.#gateway.dispatch('CHANNEL_CREATE', wireChannel(channel), Intent.Guilds, guildId);
     return id;
   }
 
@@ -327,9 +353,9 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     if (!this.#store.channels.has(channelId)) throw new Error(`local-discord: no channel ${channelId}`);
     for (const channel of this.#store.deleteChannel(channelId).reverse()) {
       if (channel.thread) {
-        this.#gateway.dispatch('THREAD_DELETE', { id: channel.id, guild_id: channel.guildId, parent_id: channel.parentId, type: channel.type }, Intent.Guilds);
+        this.#gateway.dispatch('THREAD_DELETE', { id: channel.id, guild_id: channel.guildId, parent_id: channel.parentId, type: channel.type }, Intent.Guilds, channel.guildId);
       } else {
-        this.#gateway.dispatch('CHANNEL_DELETE', wireChannel(channel), Intent.Guilds);
+        this.#gateway.dispatch('CHANNEL_DELETE', wireChannel(channel), Intent.Guilds, channel.guildId);
       }
     }
   }
@@ -376,7 +402,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     };
     guild.channels.set(id, thread);
     this.#store.channels.set(id, thread);
-    this.#gateway.dispatch('THREAD_CREATE', { ...wireChannel(thread), newly_created: true }, Intent.Guilds);
+    this.#gateway.dispatch('THREAD_CREATE', { ...wireChannel(thread), newly_created: true }, Intent.Guilds, thread.guildId);
     if (input.archived) this.setThreadState(id, { archived: true });
     return id;
   }
@@ -398,7 +424,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
     const guild = this.#store.guilds.get(guildId);
     if (!guild) throw new Error(`local-discord: no guild ${guildId}`);
     guild.premiumTier = tier;
-    this.#gateway.dispatch('GUILD_UPDATE', wireGuild(guild), Intent.Guilds);
+    this.#gateway.dispatch('GUILD_UPDATE', wireGuild(guild), Intent.Guilds, guildId);
   }
 
   /**
@@ -442,6 +468,16 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
 
   clearFailures(): void {
     this.#faults.clear();
+  }
+
+  /** Every REST call from now on waits this long before it is handled (0: none). */
+  setLatency(ms: number): void {
+    this.#latencyMs = Math.max(0, ms);
+  }
+
+  /** 429s answered and invalid requests counted (zeros when rate limits are off). */
+  rateLimitStats(): RateLimitStats {
+    return this.#rateLimits?.stats() ?? { rateLimited: 0, globalLimited: 0, invalidLast10Min: 0, invalidTotal: 0 };
   }
 
   // ---- reading state ------------------------------------------------------------------------------------------
@@ -608,7 +644,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
 
   /** Tells the bot's sessions that a channel or thread changed (overwrites, archive state). */
   #channelChanged(channel: ChannelState): void {
-    this.#gateway.dispatch(channel.thread ? 'THREAD_UPDATE' : 'CHANNEL_UPDATE', wireChannel(channel), Intent.Guilds);
+    this.#gateway.dispatch(channel.thread ? 'THREAD_UPDATE' : 'CHANNEL_UPDATE', wireChannel(channel), Intent.Guilds, channel.guildId);
   }
 
   #publish(event: 'messageCreate' | 'messageUpdate', gatewayEvent: string, m: StoredMessage): void {
@@ -621,6 +657,7 @@ export class LocalDiscord extends EventEmitter<LocalDiscordEvents> {
         gatewayEvent,
         { ...m.data, guild_id: m.meta.guildId, ...(member && !m.data.webhook_id ? { member: wireMember(this.#store, member, false) } : {}) },
         Intent.GuildMessages,
+        m.meta.guildId,
       );
     }
     this.#emit(event, structuredClone(m.data), structuredClone(m.meta));

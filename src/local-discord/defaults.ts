@@ -28,3 +28,6 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 41_250;
 export const DEFAULT_TOKEN_TTL_MS = 15 * 60_000;
 export const DEFAULT_RESPONSE_DEADLINE_MS = 3_000;
 export const DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024;
+/** Discord recommends about one shard per 1,000 guilds, and requires sharding past 2,500 guilds a session. */
+export const DEFAULT_GUILDS_PER_SHARD = 1000;
+export const DEFAULT_MAX_GUILDS_PER_SESSION = 2500;

@@ -2,11 +2,18 @@
  * The gateway: JSON over WebSocket, no compression (discord.js only asks for zlib-stream when zlib-sync is
  * installed). HELLO, IDENTIFY -> READY + one GUILD_CREATE per guild, HEARTBEAT -> ACK, RESUME answered with
  * INVALID_SESSION(false) so the client identifies afresh. Several sessions may be connected (a restarted bot).
+ *
+ * Sharding as Discord does it: IDENTIFY's `shard: [id, count]` (absent: [0, 1]) picks the guilds a session
+ * carries, those with `(guild_id >> 22) % count == id`; READY lists only those, GUILD_CREATE is sent for only
+ * those, and every guild event goes to the sessions of its shard (events without a guild, like DMs, to shard
+ * 0). A shard outside its count is closed with 4010; a session that would carry more than
+ * `maxGuildsPerSession` guilds with 4011 ("sharding required"; Discord's ceiling is 2,500).
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { shardOf } from './snowflake.ts';
 import type { LogFn } from './types.ts';
 
 export const GatewayOp = {
@@ -16,7 +23,7 @@ export const GatewayOp = {
 
 export const GatewayClose = {
   UnknownOpcode: 4001, DecodeError: 4002, NotAuthenticated: 4003, AuthenticationFailed: 4004,
-  AlreadyAuthenticated: 4005, DisallowedIntents: 4014,
+  AlreadyAuthenticated: 4005, InvalidShard: 4010, ShardingRequired: 4011, DisallowedIntents: 4014,
 } as const;
 
 export const Intent = { Guilds: 1 << 0, GuildMembers: 1 << 1, GuildPresences: 1 << 8, GuildMessages: 1 << 9, MessageContent: 1 << 15 } as const;
@@ -27,10 +34,14 @@ export interface GatewayOptions {
   token: () => string;
   heartbeatIntervalMs: number;
   allowedPrivilegedIntents: number;
-  /** READY's `d`, less session_id/resume_gateway_url, which the gateway fills in. */
+  /** READY's `d`, less session_id/resume_gateway_url/guilds/shard, which the gateway fills in. */
   ready: () => Record<string, unknown>;
-  /** The GUILD_CREATE payloads to send after READY. */
-  guildCreates: () => Record<string, unknown>[];
+  /** Every guild the bot is in. */
+  guildIds: () => string[];
+  /** The GUILD_CREATE payload of one guild (sent after READY to the session of its shard). */
+  guildCreate: (guildId: string) => Record<string, unknown> | undefined;
+  /** Most guilds one session may carry; an IDENTIFY that would carry more is closed with 4011. */
+  maxGuildsPerSession: number;
   resumeUrl: () => string;
   log: LogFn;
 }
@@ -41,6 +52,8 @@ interface Session {
   identified: boolean;
   intents: number;
   seq: number;
+  /** [shard id, shard count] from IDENTIFY. */
+  shard: [number, number];
 }
 
 export class Gateway {
@@ -68,11 +81,21 @@ export class Gateway {
     return n;
   }
 
-  /** Sends a dispatch to every identified session that asked for `intent` (if any); returns how many. */
-  dispatch(event: string, data: unknown, intent?: number): number {
+  /** The shards of the identified sessions, as `[id, count]` (one per session). */
+  get shards(): [number, number][] {
+    return [...this.#sessions].filter((s) => s.identified).map((s) => [...s.shard]);
+  }
+
+  /**
+   * Sends a dispatch to every identified session that asked for `intent` (if any) and carries `guildId`'s
+   * shard (no guild: shard 0); returns how many.
+   */
+  dispatch(event: string, data: unknown, intent?: number, guildId?: string | null): number {
     let sent = 0;
     for (const session of this.#sessions) {
       if (!session.identified || (intent !== undefined && !(session.intents & intent))) continue;
+      const [id, count] = session.shard;
+      if ((guildId ? shardOf(guildId, count) : 0) !== id) continue;
       this.#dispatchTo(session, event, data);
       sent += 1;
     }
@@ -91,7 +114,7 @@ export class Gateway {
   }
 
   #open(socket: WebSocket): void {
-    const session: Session = { socket, id: randomBytes(16).toString('hex'), identified: false, intents: 0, seq: 0 };
+    const session: Session = { socket, id: randomBytes(16).toString('hex'), identified: false, intents: 0, seq: 0, shard: [0, 1] };
     this.#sessions.add(session);
     socket.on('close', () => this.#sessions.delete(session));
     socket.on('error', (err) => this.options.log('debug', `gateway socket error: ${err.message}`));
@@ -135,7 +158,7 @@ export class Gateway {
       session.socket.close(GatewayClose.AlreadyAuthenticated, 'Already authenticated.');
       return;
     }
-    const data = (typeof d === 'object' && d !== null ? d : {}) as { token?: unknown; intents?: unknown };
+    const data = (typeof d === 'object' && d !== null ? d : {}) as { token?: unknown; intents?: unknown; shard?: unknown };
     const token = typeof data.token === 'string' ? data.token.replace(/^Bot\s+/i, '') : '';
     if (token !== this.options.token()) {
       this.options.log('warn', 'gateway: IDENTIFY with a wrong token, closing with 4004');
@@ -148,15 +171,34 @@ export class Gateway {
       session.socket.close(GatewayClose.DisallowedIntents, 'Disallowed intent(s).');
       return;
     }
+    const shard = parseShard(data.shard);
+    if (!shard) {
+      this.options.log('warn', `gateway: IDENTIFY with an invalid shard ${JSON.stringify(data.shard)}, closing with 4010`);
+      session.socket.close(GatewayClose.InvalidShard, 'Invalid shard.');
+      return;
+    }
+    const [shardId, shardCount] = shard;
+    const guildIds = this.options.guildIds().filter((id) => shardOf(id, shardCount) === shardId);
+    if (guildIds.length > this.options.maxGuildsPerSession) {
+      this.options.log('warn', `gateway: shard [${shardId}, ${shardCount}] would carry ${guildIds.length} guilds (most ${this.options.maxGuildsPerSession}), closing with 4011`);
+      session.socket.close(GatewayClose.ShardingRequired, 'Sharding required.');
+      return;
+    }
     session.identified = true;
     session.intents = intents;
+    session.shard = shard;
     this.#dispatchTo(session, 'READY', {
       ...this.options.ready(),
+      guilds: guildIds.map((id) => ({ id, unavailable: true })),
+      shard,
       session_id: session.id,
       resume_gateway_url: this.options.resumeUrl(),
     });
     // Without the Guilds intent Discord still sends GUILD_CREATE for the guilds in READY.
-    for (const guild of this.options.guildCreates()) this.#dispatchTo(session, 'GUILD_CREATE', guild);
+    for (const id of guildIds) {
+      const guild = this.options.guildCreate(id);
+      if (guild) this.#dispatchTo(session, 'GUILD_CREATE', guild);
+    }
   }
 
   #dispatchTo(session: Session, event: string, data: unknown): void {
@@ -167,4 +209,14 @@ export class Gateway {
   #send(session: Session, payload: Record<string, unknown>): void {
     if (session.socket.readyState === session.socket.OPEN) session.socket.send(JSON.stringify(payload));
   }
+}
+
+/** IDENTIFY's `shard`: absent is [0, 1]; otherwise two whole numbers with 0 <= id < count. */
+function parseShard(value: unknown): [number, number] | undefined {
+  if (value === undefined || value === null) return [0, 1];
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [id, count] = value as unknown[];
+  if (!Number.isInteger(id) || !Number.isInteger(count)) return undefined;
+  if ((count as number) < 1 || (id as number) < 0 || (id as number) >= (count as number)) return undefined;
+  return [id as number, count as number];
 }

@@ -13,5 +13,7 @@ export { ApiError, Errors as DiscordErrors, invalidFormBody, UserActionError, ty
 export type { FaultHandle, FaultRequest, FaultRule } from './faults.ts';
 export { Permission, ALL_PERMISSIONS, DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS } from './permissions.ts';
 export { DEFAULT_BOT_USER, DEFAULT_GUILD, DEFAULT_TOKEN } from './defaults.ts';
-export { snowflakeTime } from './snowflake.ts';
+export { shardOf, snowflakeTime } from './snowflake.ts';
+export { DISCORD_BUCKETS, type BucketRule, type RateLimitOptions, type RateLimitStats } from './rest/ratelimits.ts';
+export { GatewayClose } from './gateway.ts';
 export type * from './types.ts';

@@ -38,3 +38,9 @@ export function compareSnowflakes(a: string, b: string): number {
   const y = BigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+/** The gateway shard that carries a guild's events: `(guild_id >> 22) % shard_count`, as Discord routes them. */
+export function shardOf(guildId: string, shardCount: number): number {
+  if (shardCount <= 1 || !/^\d{1,20}$/.test(guildId)) return 0;
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+}

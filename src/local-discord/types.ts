@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { APIEmbed, APIModalInteractionResponseCallbackData } from 'discord.js';
 import type { PermissionOverwrite } from './permissions.ts';
+import type { RateLimitOptions } from './rest/ratelimits.ts';
 
 export type { PermissionOverwrite };
 
@@ -99,6 +100,20 @@ export interface LocalDiscordOptions {
   /** How long the URL of an attachment an edit dropped (or of a deleted message) keeps working; default 30 s, 0: not at all. */
   droppedFileTtlMs?: number;
   heartbeatIntervalMs?: number;
+  /** `GET /gateway/bot` recommends one shard per this many guilds (default 1000, as Discord). */
+  guildsPerShard?: number;
+  /** A gateway session that would carry more guilds is closed with 4011 "sharding required" (default 2500, as Discord). */
+  maxGuildsPerSession?: number;
+  /** `session_start_limit.max_concurrency`: shards that may identify at once (default 1; Discord gives big bots 16). */
+  maxConcurrency?: number;
+  /**
+   * Enforce Discord's REST rate limits (per-route buckets, the global 50/s, 429s with `retry_after`), and count
+   * invalid requests: true for Discord's defaults, or the buckets to use. Default off: headers that never
+   * make a client wait.
+   */
+  rateLimits?: boolean | RateLimitOptions;
+  /** Milliseconds every REST call waits before it is handled (a slow network); changeable with `setLatency`. */
+  latencyMs?: number;
   /** Privileged intents the application is allowed (bits of GuildMembers, GuildPresences, MessageContent). */
   allowedPrivilegedIntents?: number;
   /** Oldest entries of `requests` are dropped beyond this many (a long playground session). Default 10000. */

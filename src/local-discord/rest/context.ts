@@ -12,6 +12,8 @@ export interface RestContext {
   ids: SnowflakeGenerator;
   now: () => number;
   gatewayUrl: () => string;
+  /** What `GET /gateway/bot` recommends: the shard count and how many shards may identify at once. */
+  gatewayBot: () => { shards: number; maxConcurrency: number };
   /** Called after a command route changed the registered commands of a guild (or global: null). */
   commandsChanged: (guildId: string | null) => void;
   /** Called after a request changed a channel (a message unarchived its thread): tells the bot's sessions. */

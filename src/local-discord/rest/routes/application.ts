@@ -120,12 +120,14 @@ export function applicationRoutes(ctx: RestContext): Route[] {
       method: 'GET',
       pattern: '/gateway/bot',
       auth: true,
-      handle: () =>
-        ok({
+      handle: () => {
+        const { shards, maxConcurrency } = ctx.gatewayBot();
+        return ok({
           url: ctx.gatewayUrl(),
-          shards: 1,
-          session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
-        }),
+          shards,
+          session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: maxConcurrency },
+        });
+      },
     },
     { method: 'GET', pattern: '/users/@me', auth: true, handle: () => ok(wireUser(store.users.get(store.botUserId)!)) },
     {
