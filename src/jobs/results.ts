@@ -16,8 +16,15 @@
  *   carries the same counts on: a poisoned entry gets `maxAttempts` tries in total, however many restarts;
  * - after the last try it hands the entry to `onGiveUp` (the bot says so in Discord, logs and counts it),
  *   then acknowledges it;
- * - entries of different guilds are handled side by side (one guild's slow post does not delay another's);
- *   within a guild, in stream order.
+ * - entries are handled as a pipeline: up to `concurrency` at once, side by side across channels (one
+ *   channel's slow or rate-limited post does not delay another's), in stream order within a channel; reading
+ *   goes on while posts are in flight (on a second connection, so acknowledgements never wait behind a
+ *   blocking read).
+ *
+ * Several readers of one kind (bot processes that each hold some gateway shards) each use a group of their own
+ * and `accept` only their guilds' entries (the rest are acknowledged unread). A group made when others of its
+ * kind exist (`inheritFrom`) starts where the furthest-behind of them stands, so a change of topology loses
+ * nothing; what it reads twice, the handler recognises by job id.
  *
  * The one window left is a crash after the handler ran but before the XACK: that entry is handed out again.
  * Handlers get the job id to recognise it (the bot checks whether it already posted).
@@ -45,6 +52,15 @@ export interface ResultConsumerOptions {
   retryDelayMs?: number;
   /** Longest wait between two tries (default 60 000). */
   maxRetryDelayMs?: number;
+  /** Entries handled at once, across channels (default 32). */
+  concurrency?: number;
+  /** Results this reader handles; the others are acknowledged without a call (default: all). */
+  accept?: (result: JobResult) => boolean;
+  /**
+   * When the group does not exist yet: the groups of the same kind it takes over from. It is made at the
+   * oldest entry any of them has not finished with (none: the start of the stream).
+   */
+  inheritFrom?: (group: string) => boolean;
   /** A try failed (`retryInMs` undefined: it was the last one) or reading the stream failed. */
   onError?: (error: Error, entry?: { entryId: string; jobId: string; attempt: number; retryInMs: number | undefined }) => void;
 }
@@ -71,15 +87,32 @@ interface Tries {
 
 export class ResultConsumer {
   private readonly keys: JobKeys;
+  /** Blocking reads only. */
+  private reader: Redis | undefined;
+  /** Everything else (acknowledgements, try counts, pending lists): never waits behind a blocking read. */
   private redis: Redis | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private reading = false;
   private readonly maxAttempts: number;
+  private readonly concurrency: number;
+  /** Entries being handled now (never handed out twice while in flight). */
+  private readonly inFlight = new Set<string>();
+  /**
+   * Entries finished lately: a pending list read just before one was acknowledged still names it, and it must
+   * not be handled again.
+   */
+  private readonly recentlyDone = new Set<string>();
+  /** The last entry queued per channel: the next one of that channel waits for it. */
+  private readonly lanes = new Map<string, Promise<void>>();
+  /** When the earliest recorded retry is due. */
+  private nextDue = 0;
+  private wake: (() => void) | undefined;
 
   constructor(private readonly options: ResultConsumerOptions) {
     this.keys = new JobKeys(options.prefix);
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+    this.concurrency = Math.max(1, options.concurrency ?? 32);
   }
 
   /** Where the per-entry try counts of this group live (a hash: entry id → `attempts:nextAt`). */
@@ -91,104 +124,156 @@ export class ResultConsumer {
   async start(handler: ResultHandler, onGiveUp?: GiveUpHandler): Promise<void> {
     if (this.loop) throw new Error('this ResultConsumer is already running');
     this.stopping = false;
-    const redis = openRedis(this.options.redis, 'blocking', `results-${this.options.group}`);
-    this.redis = redis;
+    const redis = openRedis(this.options.redis, 'blocking', `results-${this.options.group}-acks`);
     try {
-      await redis.xgroup('CREATE', this.keys.results, this.options.group, '0', 'MKSTREAM');
+      await redis.xgroup('CREATE', this.keys.results, this.options.group, await this.startId(redis), 'MKSTREAM');
     } catch (error) {
       if (!String((error as Error).message).includes('BUSYGROUP')) {
         await closeRedis(redis);
-        this.redis = undefined;
         throw error;
       }
     }
-    this.loop = this.run(redis, handler, onGiveUp);
+    this.redis = redis;
+    this.reader = openRedis(this.options.redis, 'blocking', `results-${this.options.group}`);
+    this.nextDue = 0;
+    this.loop = this.run(handler, onGiveUp);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wake?.();
     // A blocked XREADGROUP would hold the stop for up to blockMs; dropping the connection ends it now. Entries
     // the server handed out in that instant stay pending for this consumer and are read after a restart.
-    if (this.reading && this.redis) this.redis.disconnect();
+    if (this.reading && this.reader) this.reader.disconnect();
     await this.loop;
+    await Promise.allSettled([...this.lanes.values()]);
+    if (this.reader) await closeRedis(this.reader);
     if (this.redis) await closeRedis(this.redis);
     this.loop = undefined;
+    this.reader = undefined;
     this.redis = undefined;
   }
 
-  private async run(redis: Redis, handler: ResultHandler, onGiveUp: GiveUpHandler | undefined): Promise<void> {
+  /** Where a new group starts: the oldest entry a group it inherits from has not finished with, else 0. */
+  private async startId(redis: Redis): Promise<string> {
+    const inherit = this.options.inheritFrom;
+    if (!inherit) return '0';
+    let groups: unknown[];
+    try {
+      groups = (await redis.call('XINFO', 'GROUPS', this.keys.results)) as unknown[];
+    } catch {
+      return '0'; // no stream yet
+    }
+    let start: bigint[] | undefined;
+    for (const raw of groups) {
+      const info = pairs(raw as unknown[]);
+      const name = String(info.get('name'));
+      if (name === this.options.group || !inherit(name)) continue;
+      let at = parseId(String(info.get('last-delivered-id') ?? '0-0'));
+      if (Number(info.get('pending') ?? 0) > 0) {
+        const summary = (await redis.call('XPENDING', this.keys.results, name)) as [number, string | null, string | null, unknown];
+        if (summary[1]) at = minId(at, previousId(parseId(summary[1])));
+      }
+      start = start ? minId(start, at) : at;
+    }
+    return start ? `${start[0]}-${start[1]}` : '0';
+  }
+
+  private async run(handler: ResultHandler, onGiveUp: GiveUpHandler | undefined): Promise<void> {
     const blockMs = this.options.blockMs ?? 2000;
     const claimIdleMs = this.options.claimIdleMs ?? 60_000;
+    const redis = this.redis!;
+    const reader = this.reader!;
     let lastClaim = 0;
-    // Our own pending entries (from before a restart, or waiting for a retry) are looked at first.
-    let nextDue = 0;
     while (!this.stopping) {
       try {
-        if (Date.now() >= nextDue) {
-          nextDue = await this.retryDue(redis, handler, onGiveUp);
+        // Our own pending entries (from before a restart, or waiting for a retry) are looked at first.
+        if (Date.now() >= this.nextDue) {
+          this.nextDue = Infinity;
+          await this.retryDue(redis, handler, onGiveUp);
           if (this.stopping) break;
         }
         if (Date.now() - lastClaim > claimIdleMs / 2) {
           lastClaim = Date.now();
-          const claimed = await this.claim(redis, claimIdleMs);
-          if (claimed.length > 0) {
-            await this.handle(redis, claimed, handler, onGiveUp);
-            nextDue = 0;
-            continue;
-          }
+          await this.claim(redis, claimIdleMs, handler, onGiveUp);
         }
-        const wait = Math.max(1, Math.min(blockMs, nextDue - Date.now()));
-        const entries = await this.read(redis, wait);
-        if (entries.length > 0) nextDue = Math.min(nextDue, await this.handle(redis, entries, handler, onGiveUp));
+        const room = this.concurrency - this.inFlight.size;
+        if (room <= 0) {
+          await this.idle(Math.min(blockMs, Math.max(1, this.nextDue - Date.now())));
+          continue;
+        }
+        // While entries are in flight a retry may come due at any moment: look again soon.
+        const wait = Math.max(1, Math.min(this.inFlight.size > 0 ? 100 : blockMs, this.nextDue - Date.now()));
+        const entries = await this.read(reader, wait, room);
+        if (entries.length > 0) await this.dispatch(redis, entries, handler, onGiveUp);
       } catch (error) {
         if (this.stopping) break;
         this.options.onError?.(error as Error);
-        nextDue = 0;
+        this.nextDue = 0;
         await sleep(500);
       }
     }
   }
 
-  private async read(redis: Redis, blockMs: number): Promise<StreamEntry[]> {
-    const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', 50, 'BLOCK', blockMs, 'STREAMS', this.keys.results, '>'];
+  /** Waits until an entry in flight is done, a stop, or `ms`. */
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async read(reader: Redis, blockMs: number, count: number): Promise<StreamEntry[]> {
+    const args = ['GROUP', this.options.group, this.options.consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.results, '>'];
     this.reading = true;
     try {
-      const reply = (await redis.call('XREADGROUP', ...args)) as [string, StreamEntry[]][] | null;
+      const reply = (await reader.call('XREADGROUP', ...args)) as [string, StreamEntry[]][] | null;
       return reply?.[0]?.[1] ?? [];
     } finally {
       this.reading = false;
     }
   }
 
-  private async claim(redis: Redis, idleMs: number): Promise<StreamEntry[]> {
+  /** Takes over entries other consumers (or this one, before a restart) left idle; handles those that are due. */
+  private async claim(redis: Redis, idleMs: number, handler: ResultHandler, onGiveUp: GiveUpHandler | undefined): Promise<void> {
     const reply = (await redis.call('XAUTOCLAIM', this.keys.results, this.options.group, this.options.consumer, idleMs, '0-0', 'COUNT', 50)) as [
       string,
       StreamEntry[],
     ];
-    return reply[1] ?? [];
+    const claimed = (reply[1] ?? []).filter(([id]) => !this.busy(id));
+    if (claimed.length === 0) return;
+    const tries = await this.readTries(redis, claimed.map(([id]) => id));
+    const now = Date.now();
+    // One waiting for its retry stays pending here until it is due (retryDue comes back to it).
+    const due = claimed.filter(([id]) => (tries.get(id)?.nextAt ?? 0) <= now);
+    for (const [id] of claimed) if (!due.some(([d]) => d === id)) this.nextDue = Math.min(this.nextDue, tries.get(id)!.nextAt);
+    if (due.length > 0) await this.dispatch(redis, due, handler, onGiveUp, tries);
   }
 
   /**
    * Tries again this consumer's pending entries whose retry is due (all of them after a restart that left no
-   * record). Returns when the next pending one is due (Infinity if none).
+   * record), and notes when the next one is due.
    */
-  private async retryDue(redis: Redis, handler: ResultHandler, onGiveUp: GiveUpHandler | undefined): Promise<number> {
+  private async retryDue(redis: Redis, handler: ResultHandler, onGiveUp: GiveUpHandler | undefined): Promise<void> {
     const pending = (await redis.call('XPENDING', this.keys.results, this.options.group, '-', '+', 200, this.options.consumer)) as [string, string, number, number][];
-    if (pending.length === 0) return Infinity;
-    const ids = pending.map(([id]) => id);
+    const ids = pending.map(([id]) => id).filter((id) => !this.busy(id));
+    if (ids.length === 0) return;
     const tries = await this.readTries(redis, ids);
     const now = Date.now();
     const due = ids.filter((id) => (tries.get(id)?.nextAt ?? 0) <= now);
-    let next = Infinity;
-    for (const id of ids) if (!due.includes(id)) next = Math.min(next, tries.get(id)!.nextAt);
-    if (due.length === 0) return next;
+    for (const id of ids) if (!due.includes(id)) this.nextDue = Math.min(this.nextDue, tries.get(id)!.nextAt);
+    if (due.length === 0) return;
     const entries: StreamEntry[] = [];
     for (const id of due) {
       const found = (await redis.xrange(this.keys.results, id, id)) as StreamEntry[];
       // Trimmed away while pending: nothing left to deliver.
       entries.push(found[0] ?? [id, []]);
     }
-    return Math.min(next, await this.handle(redis, entries, handler, onGiveUp, tries));
+    await this.dispatch(redis, entries, handler, onGiveUp, tries);
   }
 
   private async readTries(redis: Redis, ids: string[]): Promise<Map<string, Tries>> {
@@ -202,36 +287,59 @@ export class ResultConsumer {
   }
 
   /**
-   * Handles entries: guilds side by side, each guild's in order. Every entry ends acknowledged (handled, or
-   * given up) or pending with its next try recorded. Returns when the earliest recorded retry is due.
+   * Queues entries on their channels' lanes and returns at once (they run while reading goes on). Entries
+   * this reader does not accept are acknowledged here. Every handled entry ends acknowledged (handled, or
+   * given up) or pending with its next try recorded.
    */
-  private async handle(
+  private async dispatch(
     redis: Redis,
     entries: StreamEntry[],
     handler: ResultHandler,
     onGiveUp: GiveUpHandler | undefined,
     known?: Map<string, Tries>,
-  ): Promise<number> {
-    const tries = known ?? (await this.readTries(redis, entries.map(([id]) => id)));
-    const byGuild = new Map<string, { entryId: string; result: JobResult | undefined }[]>();
-    for (const [entryId, fields] of entries) {
-      const result = parseResult(fieldValue(fields, 'result'));
-      const guild = result?.guildId ?? '';
-      const list = byGuild.get(guild) ?? [];
-      list.push({ entryId, result });
-      byGuild.set(guild, list);
+  ): Promise<void> {
+    const parsed = entries
+      .filter(([id]) => !this.busy(id))
+      .map(([entryId, fields]) => ({ entryId, result: parseResult(fieldValue(fields, 'result')) }));
+    const accept = this.options.accept;
+    const foreign = accept ? parsed.filter((e) => e.result && !accept(e.result)) : [];
+    if (foreign.length > 0) await redis.xack(this.keys.results, this.options.group, ...foreign.map((e) => e.entryId));
+    const mine = foreign.length > 0 ? parsed.filter((e) => !foreign.includes(e)) : parsed;
+    if (mine.length === 0) return;
+    const tries = known ?? (await this.readTries(redis, mine.map((e) => e.entryId)));
+    for (const { entryId, result } of mine) {
+      this.inFlight.add(entryId);
+      const lane = result ? `${result.guildId}/${result.channelId}` : '';
+      let acknowledged = false;
+      const run = async () => {
+        if (this.stopping) return;
+        const due = await this.handleOne(redis, entryId, result, tries.get(entryId)?.attempts ?? 0, handler, onGiveUp);
+        acknowledged = due === Infinity;
+        this.nextDue = Math.min(this.nextDue, due);
+      };
+      const next = (this.lanes.get(lane) ?? Promise.resolve())
+        .then(run)
+        .catch((error: unknown) => {
+          // Redis failed while recording the outcome: the entry stays pending and is looked at again.
+          if (!this.stopping) this.options.onError?.(error as Error);
+          this.nextDue = 0;
+        })
+        .finally(() => {
+          if (acknowledged) {
+            this.recentlyDone.add(entryId);
+            if (this.recentlyDone.size > 10_000) this.recentlyDone.delete(this.recentlyDone.values().next().value!);
+          }
+          this.inFlight.delete(entryId);
+          if (this.lanes.get(lane) === next) this.lanes.delete(lane);
+          this.wake?.();
+        });
+      this.lanes.set(lane, next);
     }
-    let next = Infinity;
-    await Promise.all(
-      [...byGuild.values()].map(async (list) => {
-        for (const { entryId, result } of list) {
-          if (this.stopping) return;
-          const due = await this.handleOne(redis, entryId, result, tries.get(entryId)?.attempts ?? 0, handler, onGiveUp);
-          next = Math.min(next, due);
-        }
-      }),
-    );
-    return next;
+  }
+
+  /** In flight, or acknowledged a moment ago (a failed try records its next one before it leaves the flight). */
+  private busy(entryId: string): boolean {
+    return this.inFlight.has(entryId) || this.recentlyDone.has(entryId);
   }
 
   /** One try of one entry; returns when its next try is due (Infinity when it is done with). */
@@ -279,6 +387,28 @@ export class ResultConsumer {
   private async acknowledge(redis: Redis, entryId: string): Promise<void> {
     await redis.multi().xack(this.keys.results, this.options.group, entryId).hdel(this.triesKey, entryId).exec();
   }
+}
+
+/** XINFO's flat [key, value, key, value, ...] as a map. */
+function pairs(flat: unknown[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(String(flat[i]), flat[i + 1]);
+  return map;
+}
+
+function parseId(id: string): bigint[] {
+  const [ms, seq] = id.split('-');
+  return [BigInt(ms ?? 0), BigInt(seq ?? 0)];
+}
+
+function minId(a: bigint[], b: bigint[]): bigint[] {
+  return a[0]! < b[0]! || (a[0] === b[0] && a[1]! <= b[1]!) ? a : b;
+}
+
+/** The id just before `id`, so that a group made there reads `id` next. */
+function previousId([ms, seq]: bigint[]): bigint[] {
+  if (seq! > 0n) return [ms!, seq! - 1n];
+  return ms! > 0n ? [ms! - 1n, 18446744073709551615n] : [0n, 0n];
 }
 
 function fieldValue(fields: string[] | null, name: string): string | undefined {
