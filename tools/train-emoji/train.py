@@ -645,7 +645,7 @@ def main():
     timings["total"] = sum(timings.values())
     pack_export.write_reports(out, args, cfg, tok, emoji, spec, timings, dict(
         vae=vae_fig, torch=torch_fig, parity=parity, engine=engine_fig, scale=scale, shift=shift,
-        words=len(D.caption_words(captions)), captions=sum(len(c) for c in captions)),
+        words=len(D.caption_words(captions)), captions=len({c for caps in captions for c, _ in caps})),
         (enc1, enc2, dit, vae_enc, vae_dec), eval_imgs)
     log("done: %.1f min of training and checks (this invocation %.1f min)" % (
         timings["total"] / 60, (time.time() - T0) / 60))
