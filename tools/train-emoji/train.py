@@ -49,6 +49,7 @@ CONFIG = dict(
     vae_latent_l2=1e-3,
     vae_edge_weight=8.0,
     vae_rgb_align=1.0,
+    latent_whitening=True,
     enc1=dict(d=96, layers=2, heads=3, proj=96, act="quick_gelu"),
     enc2=dict(d=128, layers=2, heads=4, proj=128, act="gelu"),
     joint_dim=256,
@@ -56,10 +57,10 @@ CONFIG = dict(
     layers=5,
     heads=6,
     qk_norm=True,
-    dit_steps=3000,
-    batch=64,
-    lr=6e-4,
-    warmup=100,
+    dit_steps=6000,
+    batch=32,
+    lr=1e-3,
+    warmup=200,
     weight_decay=0.0,
     ema=0.999,
     cfg_dropout=0.1,
@@ -73,7 +74,7 @@ CONFIG = dict(
     steps_candidates=[10, 12, 14, 16],
     frames_batch=4,
     checkpoint_every_s=180,
-    eval_at=[1500],
+    eval_at=[2000, 4000],
 )
 SUGGESTIONS = 300
 VALIDATION = dict(count=120, seed=1000)  # held-out prompts (not in eval-emoji.json) for choosing guidance/steps
@@ -109,7 +110,16 @@ class Checkpoints:
 
     def __init__(self, work, cfg, seed):
         self.work = work
-        self.key = hashlib.sha256(json.dumps([cfg, seed], sort_keys=True).encode()).hexdigest()[:16]
+        # The VAE phase depends only on the vae_* settings (and the seed): changing the MMDiT's settings keeps it.
+        vae_cfg = {k: v for k, v in cfg.items() if k.startswith("vae_") or k == "latent_channels"}
+        self.keys = {"vae": self._key(vae_cfg, seed), "dit": self._key(cfg, seed)}
+
+    @staticmethod
+    def _key(cfg, seed):
+        return hashlib.sha256(json.dumps([cfg, seed], sort_keys=True).encode()).hexdigest()[:16]
+
+    def key(self, name):
+        return self.keys["vae" if name.startswith("vae") else "dit"]
 
     def path(self, name):
         return os.path.join(self.work, "%s.pt" % name)
@@ -119,12 +129,12 @@ class Checkpoints:
         if not os.path.exists(p):
             return None
         ck = torch.load(p)
-        if ck.get("key") != self.key:
+        if ck.get("key") != self.key(name):
             raise SystemExit("%s was written with another config or seed: use --fresh (or another --work)" % p)
         return ck
 
     def save(self, name, obj):
-        obj = dict(obj, key=self.key)
+        obj = dict(obj, key=self.key(name))
         tmp = self.path(name) + ".tmp"
         torch.save(obj, tmp)
         os.replace(tmp, self.path(name))
@@ -208,6 +218,49 @@ def train_vae(cfg, seed, images, ckpts):
     shift = float(lats.mean())
     scale = float(1.0 / lats.std())
     return enc, dec, scale, shift, elapsed
+
+
+class WhitenedEncoder(torch.nn.Module):
+    """The trained encoder with each latent channel standardised over the training images: (z - mean) / std.
+    The VAE's first three channels are held to the 8x8 picture and spread ~10x less than the others; with
+    one scalar scaling_factor (SD3's convention) they would be near-silent next to the noise. Standardised,
+    every channel weighs the same in the flow-matching loss, and the coarse colour layout (what makes an
+    emoji recognisable at a glance) is decided early in sampling. Part of the exported encoder graph."""
+
+    def __init__(self, enc, mean, std):
+        super().__init__()
+        self.enc = enc
+        self.register_buffer("latent_mean", mean.reshape(1, -1, 1, 1).clone())
+        self.register_buffer("latent_std", std.reshape(1, -1, 1, 1).clone())
+
+    def forward(self, x):
+        return (self.enc(x) - self.latent_mean) / self.latent_std
+
+
+class WhitenedDecoder(torch.nn.Module):
+    """The trained decoder taking standardised latents: dec(z * std + mean). Part of the exported decoder graph."""
+
+    def __init__(self, dec, mean, std):
+        super().__init__()
+        self.dec = dec
+        self.register_buffer("latent_mean", mean.reshape(1, -1, 1, 1).clone())
+        self.register_buffer("latent_std", std.reshape(1, -1, 1, 1).clone())
+
+    def forward(self, z):
+        return self.dec(z * self.latent_std + self.latent_mean)
+
+
+def whiten(enc, dec, images):
+    """Wraps the trained VAE so its latent channels have mean 0 and std 1 over the training images; returns the
+    wrappers and SD3's scalar scale/shift of the standardised latents (~1 and ~0)."""
+    data = to_range(images)
+    with torch.no_grad():
+        z = torch.cat([enc(data[i:i + 256]) for i in range(0, len(data), 256)])
+        mean, std = z.mean((0, 2, 3)), z.std((0, 2, 3))
+        wenc, wdec = WhitenedEncoder(enc, mean, std).eval(), WhitenedDecoder(dec, mean, std).eval()
+        zw = (z - wenc.latent_mean) / wenc.latent_std
+    log("VAE latent channels: std %s -> standardised" % " ".join("%.2f" % v for v in std.tolist()))
+    return wenc, wdec, float(1.0 / zw.std()), float(zw.mean())
 
 
 def vae_check(enc, dec, images, thumbs):
@@ -563,6 +616,8 @@ def main():
     timings["vae"] = secs
     for p in list(vae_enc.parameters()) + list(vae_dec.parameters()):
         p.requires_grad_(False)
+    if cfg["latent_whitening"]:
+        vae_enc, vae_dec, scale, shift = whiten(vae_enc, vae_dec, images)
     log("VAE: %.0fs; scaling_factor %.4f shift_factor %.4f" % (secs, scale, shift))
     with torch.no_grad():
         data = to_range(images)
