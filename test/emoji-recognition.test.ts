@@ -41,7 +41,10 @@ function packBytes(dir: string): number {
   return total;
 }
 
-describe('the emoji pack draws the emoji it is asked for', () => {
+// models/emoji is made by tools/train-emoji (not yet trained to its thresholds, so not bundled yet).
+const NO_PACK = existsSync(join(PACK, 'latentwalk.json')) ? false : `no emoji pack at ${PACK} (train it: tools/train-emoji/README.md)`;
+
+describe('the emoji pack draws the emoji it is asked for', { skip: NO_PACK }, () => {
   let model: LoadedModel;
   let ref: Reference;
   before(async () => {
