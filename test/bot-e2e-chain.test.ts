@@ -147,7 +147,8 @@ describe('/chain', () => {
     now = stack.message(board.id);
     assert.match(now.content, /1\. “a yellow star”.*\n2\. “a red circle”.*\n3\. “a big blue square”/);
     await stack.acknowledged(await stack.clickLabel('carol', board.id, 'Close and render'));
-    assert.match(stack.message(board.id).content, /Closed with 3 stops by <@\d+>/);
+    // A fast worker may already have replaced the closing line with its queue or progress line (naming the stops in order).
+    assert.match(stack.message(board.id).content, /Closed with 3 stops by <@\d+>|chain through “a yellow star” → “a red circle” → “a big blue square”/);
 
     const final = await finalWithFile(board.id);
     assert.equal(field(final, 'Stop 1'), `a yellow star · <@${USERS.erin}>`);

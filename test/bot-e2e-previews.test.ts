@@ -88,7 +88,7 @@ describe('live previews in the progress message', () => {
   const kinds = [
     ['morph', { from: 'a red circle', to: 'a blue square', frames: 10, steps: 40, seed: 3 }, /\.gif$/],
     ['loop', { prompt: 'a green triangle', frames: 10, steps: 40, seed: 4 }, /\.gif$/],
-    ['walk', { prompt: 'a yellow star', frames: 10, steps: 40, seed: 5 }, /\.gif$/],
+    ['walk', { prompt: 'a yellow star', frames: 24, steps: 50, seed: 5 }, /\.gif$/],
     ['grid', { p1: 'a red circle', p2: 'a blue square', p3: 'a green triangle', p4: 'a yellow star', grid_size: 3, steps: 40, seed: 6 }, /\.png$/],
   ] as const;
 
@@ -110,7 +110,7 @@ describe('live previews in the progress message', () => {
       assert.match(final.attachments[0]!.filename, result);
       assert.ok(!ids.includes(final.attachments[0]!.id));
       await assertPreviewGone(`render-${handle.interactionId}`);
-      if (kind === 'walk') assert.ok(ids.length >= 2, `a walk of 10 frames shows more than one still (${ids.length})`);
+      if (kind === 'walk') assert.ok(ids.length >= 2, `a walk of 24 frames shows more than one still (${ids.length})`);
     });
   }
 
