@@ -319,14 +319,18 @@ describe('LocalDiscord with the real discord.js client', () => {
   it('rejects an edit after the token expired (50027) and a callback after 3 s (10062)', async () => {
     let release!: () => void;
     const waiting = new Promise<void>((r) => (release = r));
+    let deferred!: () => void;
+    const isDeferred = new Promise<void>((r) => (deferred = r));
     const handled = onNextInteraction(async (i) => {
       assert.ok(i.isChatInputCommand());
       await i.deferReply();
+      deferred();
       await waiting;
       return i.editReply('too late');
     });
     await slash('board');
-    await new Promise((r) => setTimeout(r, 50));
+    // The clock jumps only once the defer is in (a fixed sleep lost that race on a loaded machine).
+    await isDeferred;
     skewMs = 15 * 60_000 + 1000;
     release();
     await assert.rejects(handled, (e: unknown) => e instanceof DiscordAPIError && e.code === 50027 && e.status === 401);
