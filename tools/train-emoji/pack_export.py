@@ -237,9 +237,19 @@ def _card(cfg, params, hw, timings, figs, eng, spec, files, n_images, tok):
         e2["d"], e2["layers"], e2["heads"], e2["act"], e2["proj"], format(params["text_encoder_2"], ",")))
     w("| transformer | MMDiT (diffusers SD3Transformer2DModel layout): patch 2 (16 image tokens), learned "
       "positional embedding, hidden %d, %d joint blocks (adaLN-Zero, joint attention over image + 154 context "
-      "tokens, RMS qk-norm, last block context_pre_only), %d heads, context_embedder Linear(%d -> %d) | %s |\n" % (
+      "tokens, RMS qk-norm, last block context_pre_only), %d heads, context_embedder Linear(%d -> %d)%s | %s |\n" % (
           cfg["hidden"], cfg["layers"], cfg["heads"], cfg["joint_dim"], cfg["hidden"],
+          "; plus a per-patch text offset (see below)" if cfg.get("spatial_text") else "",
           format(params["transformer"], ",")))
+    if cfg.get("spatial_text"):
+        w("One addition to SD3's MMDiT: the pooled text embedding also gives each of the 16 latent patches its own "
+          "offset (Linear(%d -> %d), SiLU, Linear(%d -> 16 x %d), added to the patch embeddings). In SD3 a caption "
+          "reaches the image tokens only through adaLN (the same shift and scale for every patch) and attention to "
+          "the caption rows; a model this small, trained from scratch on two CPU cores, learned which of 1,911 "
+          "pictures a caption means several times faster with a per-patch path (trial runs of batch 32 with "
+          "pretrained text encoders, evaluation list at step 2,000: top-1 1.1%% / top-5 3.4%% without, 6.2%% / 14.2%% "
+          "with). The graph's inputs and outputs are SD3's.\n" % (
+              e1["proj"] + e2["proj"], cfg["hidden"], cfg["hidden"], cfg["hidden"]))
     w("Conditioning exactly as the engine builds it (SD3 without T5): context = concat(`hidden_states.1` of both "
       "encoders) zero-padded to %d, then 77 zero rows -> [154, %d]; pooled = concat(`text_embeds`) -> [%d]. "
       "Tokenizers: CLIP byte-level BPE with one token per caption word (vocabulary %d, BOS %d, EOS %d; tokenizer "
@@ -264,11 +274,12 @@ def _card(cfg, params, hw, timings, figs, eng, spec, files, n_images, tok):
       "(from the pooled output and the EOS row of each encoder; training-only, not exported)." % cfg["text_steps"])
     w("3. MMDiT and both text encoders together from the flow-matching loss (x_t = (1 - sigma) x0 + sigma noise, "
       "target noise - x0, sigma logit-normal(0, 1), timestep sigma * 1000) plus %g x the probes' loss: %d steps of "
-      "batch %d (%s images), AdamW lr %g (warm-up %d, cosine to 10%%), grad clip 1, EMA %g (the EMA weights ship). "
+      "batch %d (%s images), AdamW lr %g (warm-up %d, cosine to 10%%; the text encoders at %g x that rate, so the "
+      "features the MMDiT learns to read stay put), grad clip 1, EMA %g (the EMA weights ship). "
       "bf16 autocast for the matrix products; the context's all-zero rows folded into one attention key "
       "(tools/train-shapes/models.py, checked at start)." % (
           cfg["aux_weight"], cfg["dit_steps"], cfg["batch"], format(cfg["dit_steps"] * cfg["batch"], ","),
-          cfg["lr"], cfg["warmup"], cfg["ema"]))
+          cfg["lr"], cfg["warmup"], cfg.get("text_lr_mult", 1.0), cfg["ema"]))
     par = figs.get("parity")
     w("4. Weights rounded to float16, exported with torch.onnx.export (opset 17), outputs compared with "
       "onnxruntime-node (%s), then measured through the engine.\n" % (

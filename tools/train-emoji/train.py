@@ -57,16 +57,20 @@ CONFIG = dict(
     layers=5,
     heads=6,
     qk_norm=True,
-    dit_steps=6000,
-    batch=32,
-    lr=1e-3,
+    spatial_text=True,
+    dit_steps=8000,
+    batch=64,
+    lr=1.5e-3,
     warmup=200,
     weight_decay=0.0,
     ema=0.999,
     cfg_dropout=0.1,
-    text_steps=300,
+    text_steps=1500,
     text_lr=2e-3,
+    text_batch=32,
+    text_lr_mult=0.1,
     aux_weight=0.1,
+    sigma_mean=0.0,
     shift=1.0,
     steps=20,
     guidance=4.0,
@@ -74,7 +78,7 @@ CONFIG = dict(
     steps_candidates=[10, 12, 14, 16],
     frames_batch=4,
     checkpoint_every_s=180,
-    eval_at=[2000, 4000],
+    eval_at=[3000, 6000],
 )
 SUGGESTIONS = 300
 VALIDATION = dict(count=120, seed=1000)  # held-out prompts (not in eval-emoji.json) for choosing guidance/steps
@@ -301,7 +305,7 @@ def make_text_encoders(cfg, vocab_size):
 def make_dit(cfg):
     pooled = cfg["enc1"]["proj"] + cfg["enc2"]["proj"]
     return MMDiT(cfg["latent_channels"], 8, cfg["hidden"], cfg["layers"], cfg["heads"], cfg["joint_dim"], pooled,
-                 qk_norm=cfg["qk_norm"])
+                 qk_norm=cfg["qk_norm"], spatial_text=cfg["spatial_text"])
 
 
 class AuxHeads(torch.nn.Module):
@@ -346,7 +350,7 @@ def pretrain_text(cfg, seed, tok, sampler, enc1, enc2, aux):
     params = list(enc1.parameters()) + list(enc2.parameters()) + list(aux.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["text_lr"], weight_decay=0.0)
     rng = np.random.RandomState(seed * 1000 + 8)
-    n, B = cfg["text_steps"], cfg["batch"]
+    n, B = cfg["text_steps"], cfg["text_batch"]
     t0 = time.time()
     for step in range(n):
         for g in opt.param_groups:
@@ -381,11 +385,15 @@ def train_dit(cfg, seed, tok, sampler, latents, n_classes, ckpts, eval_cb=None):
             pretrain_text(cfg, seed, tok, sampler, enc1, enc2, aux)
         text_s = time.time() - t
     params = list(modules.parameters())
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([dict(params=decay, weight_decay=cfg["weight_decay"]),
-                             dict(params=no_decay, weight_decay=0.0),
-                             dict(params=list(aux.parameters()), weight_decay=0.0)], lr=cfg["lr"], betas=(0.9, 0.99))
+    text_params = list(enc1.parameters()) + list(enc2.parameters())
+    dit_params = list(dit.parameters())
+    # The pretrained text encoders move slower than the MMDiT (text_lr_mult of its rate), so the features the
+    # MMDiT learns to read stay put while it memorises which picture each caption means.
+    groups = [dict(params=[p for p in dit_params if p.ndim >= 2], weight_decay=cfg["weight_decay"], mult=1.0),
+              dict(params=[p for p in dit_params if p.ndim < 2], weight_decay=0.0, mult=1.0),
+              dict(params=text_params, weight_decay=0.0, mult=cfg["text_lr_mult"]),
+              dict(params=list(aux.parameters()), weight_decay=0.0, mult=1.0)]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg["lr"], betas=(0.9, 0.99))
     ema = copy.deepcopy(modules)
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -413,14 +421,15 @@ def train_dit(cfg, seed, tok, sampler, latents, n_classes, ckpts, eval_cb=None):
     for step in range(start, n):
         lr = cosine_lr(step, n, cfg["lr"], cfg["warmup"])
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["mult"]
         idx, caps = sampler.draw(rng, B)
         z0 = latents[idx]
         ids1, ids2, L = token_batch(tok, caps)
         mult = torch.ones(L + 1)
         mult[-1] = 2 * 77 - L
         noise = torch.randn(z0.shape, generator=gen)
-        sigma = torch.sigmoid(torch.randn(B, generator=gen))  # SD3 logit-normal(0, 1)
+        # SD3's logit-normal(m, 1); m > 0 trains more at high noise, where the caption decides the picture.
+        sigma = torch.sigmoid(torch.randn(B, generator=gen) + cfg["sigma_mean"])
         s4 = sigma.reshape(B, 1, 1, 1)
         xt = (1 - s4) * z0 + s4 * noise
         target = noise - z0
