@@ -37,10 +37,17 @@ describe('smoothing on the bundled model', () => {
   it('blend: 16-frame morphs between different shapes, colours and backgrounds flow, for fewer transformer calls than off', async () => {
     const off = await walk({ kind: 'morph', prompts: SMOOTHING_MORPHS[0]!, frames: 16 }, 'off');
     assert.ok(off.report.smoothness.largestShare > 0.5, `the guide's walk snaps: ${pct(off.report.smoothness.largestShare)}`);
+    // The GIF as posted, for the diagnostic only: a blend morph's GIF is 1.6-4x the off one's (every frame
+    // changes instead of two stills repeating; even a pixel cross-fade of the ends is about off's size).
+    const gifBytes = async (frames: RgbFrame[]) =>
+      (await encodeArtifact(frames, { format: 'gif', fps: model.defaults.fps, rubberBand: true, displayScale: model.defaults.displayScale })).bytes.length;
+    console.log(`# off "${SMOOTHING_MORPHS[0]![0]}" -> "${SMOOTHING_MORPHS[0]![1]}": GIF ${await gifBytes(off.frames)} bytes`);
     for (const prompts of SMOOTHING_MORPHS) {
-      const { report } = await walk({ kind: 'morph', prompts, frames: 16 }, 'blend');
+      const { frames, report } = await walk({ kind: 'morph', prompts, frames: 16 }, 'blend');
       const s = report.smoothness;
-      console.log(`# blend "${prompts[0]}" -> "${prompts[1]}": largest ${s.largest.toFixed(1)} (${pct(s.largestShare)}), median ${s.median.toFixed(1)}, x${s.largestToMedian.toFixed(1)}; ${report.transformerCalls} calls (off ${off.report.transformerCalls})`);
+      console.log(
+        `# blend "${prompts[0]}" -> "${prompts[1]}": largest ${s.largest.toFixed(1)} (${pct(s.largestShare)}), median ${s.median.toFixed(1)}, x${s.largestToMedian.toFixed(1)}; ${report.transformerCalls} calls (off ${off.report.transformerCalls}); GIF ${await gifBytes(frames)} bytes`,
+      );
       assert.ok(s.largestShare <= 0.2, `"${prompts.join('" -> "')}": the largest step holds ${pct(s.largestShare)} of the change`);
       assert.ok(s.largestToMedian <= 4, `"${prompts.join('" -> "')}": the largest step is ${s.largestToMedian.toFixed(1)}x the median`);
       assert.ok(report.transformerCalls <= off.report.transformerCalls, `${report.transformerCalls} transformer calls, off takes ${off.report.transformerCalls}`);

@@ -109,7 +109,7 @@ describe('placement', () => {
   it('BlendLadder sends the snapped part of a split one rung deeper and keeps the good part where it was', () => {
     const ladder = new BlendLadder(20);
     assert.equal(ladder.stepFor(0, 1), 10);
-    ladder.split(0, [2], 1, 100);
+    ladder.split(0, [2], 1, 100, 10);
     const frames = new Map([[0, flat(0)], [2, flat(2)], [1, flat(100)]]);
     ladder.settle((i) => frames.get(i)!);
     assert.equal(ladder.stepFor(0, 2), 10, 'a part holding 2 of 100 did not snap');
@@ -117,7 +117,35 @@ describe('placement', () => {
     assert.deepEqual(ladder.keepFrom(15), [15, 18, 19]);
     assert.equal(ladder.deepest(), 15);
   });
+
+  it('BlendLadder: the parts of a split whose frames started deeper than its rung start from that depth', () => {
+    // The call budget may start a split's frames at the last rung; they keep no latent above it.
+    const ladder = new BlendLadder(20);
+    ladder.split(0, [2], 1, 100, 19);
+    const frames = new Map([[0, flat(0)], [2, flat(50)], [1, flat(100)]]);
+    ladder.settle((i) => frames.get(i)!);
+    assert.equal(ladder.stepFor(0, 2), 19);
+    assert.equal(ladder.stepFor(2, 1), 19);
+  });
 });
+
+/** Runs a blend plan and checks that every blended node starts at a step both of its parents kept. */
+function assertParentsKeepStart(plan: RefinementPlan, value: (node: PlannedNode, values: Map<number, number>) => number): void {
+  const nodes = new Map<number, PlannedNode>();
+  run(plan, (n, values) => {
+    nodes.set(n.index, n);
+    for (const { from } of n.blend?.pairs ?? []) {
+      for (const parent of from) assert.ok(nodes.get(parent)!.keepSteps.includes(n.startStep), `node ${n.index} starts at ${n.startStep}, parent ${parent} keeps ${nodes.get(parent)!.keepSteps.join(',')}`);
+    }
+    return value(n, values);
+  });
+}
+
+/** Frame values that jump about (seeded), so that splits snap, flow and exhaust the call budget in every order. */
+function jumpy(seed: number): () => number {
+  let state = seed;
+  return () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648) * 255;
+}
 
 describe('path refinement', () => {
   // A walk whose whole change happens between 0.4 and 0.6.
@@ -177,6 +205,17 @@ describe('path refinement', () => {
         }, 0);
         assert.ok(calls <= Math.ceil(frames / batchSize) * 20, `${mode} ${frames} frames, batch ${batchSize}: ${calls} calls`);
         assert.equal(plan.result().frames.length, frames);
+      }
+    }
+  });
+
+  it('blend: every in-between frame starts at a step both its neighbours kept, however the frames come out', () => {
+    for (const frames of [6, 8, 9, 16, 32]) {
+      for (const batchSize of [1, 2, 4, 8]) {
+        for (const closed of [false, true]) {
+          const next = jumpy(frames * 31 + batchSize);
+          assertParentsKeepStart(new PathRefinement(line(1, closed), { mode: 'blend', frames, steps: 20, batchSize }), () => next());
+        }
       }
     }
   });
@@ -267,6 +306,13 @@ describe('grid refinement', () => {
         assert.ok(calls <= Math.ceil((size * size) / batchSize) * 20, `${mode} ${size}x${size}, batch ${batchSize}: ${calls} calls`);
         assert.equal(plan.result().cells.length, size * size);
       }
+    }
+  });
+
+  it('blend: every cell starts at a step the cells it mixes kept, however the frames come out', () => {
+    for (const [size, batchSize] of [[3, 1], [4, 4], [5, 2], [6, 4], [6, 8]] as const) {
+      const next = jumpy(size * 31 + batchSize);
+      assertParentsKeepStart(new GridRefinement(prompts, { mode: 'blend', gridSize: size, steps: 20, batchSize, noise: () => new Float32Array(4) }), () => next());
     }
   });
 

@@ -152,7 +152,7 @@ export class GridRefinement implements RefinementPlan {
           if (!entry) inserts.push((entry = { axis: gap.axis, position, nodes: {} }));
           entry.nodes[edge] = index;
         }
-        this.ladder?.split(a, inserted, b, frameChangeOf(this.nodes, a, b));
+        this.ladder?.split(a, inserted, b, frameChangeOf(this.nodes, a, b), chosen.startOf(gap, edge));
       }
     });
     for (const insert of inserts) this.insert(insert.axis, insert.position, insert.nodes);

@@ -206,9 +206,14 @@ export class BlendLadder {
     return this.steps.filter((k) => k >= startStep);
   }
 
-  /** A gap of `change` between a and b split by `inserted` (in path order); its rung is settled in `settle`. */
-  split(a: number, inserted: readonly number[], b: number, change: number): void {
-    this.pending.push({ chain: [a, ...inserted, b], rung: this.rungs.get(`${a}:${b}`) ?? 0, change });
+  /**
+   * A gap of `change` between a and b split by `inserted` (in path order), which start at `startStep`; its
+   * rung is settled in `settle`. The parts start from the rung the new frames really started at: the call
+   * budget may have sent them deeper than the gap's rung, and they keep no latent above it to branch from.
+   */
+  split(a: number, inserted: readonly number[], b: number, change: number, startStep: number): void {
+    const rung = Math.max(this.rungs.get(`${a}:${b}`) ?? 0, this.steps.indexOf(startStep));
+    this.pending.push({ chain: [a, ...inserted, b], rung, change });
   }
 
   /** Gives last round's parts their rungs, now that `frameOf` has their frames. */
@@ -372,7 +377,7 @@ export class PathRefinement implements RefinementPlan {
         if (closed && position >= length) position -= length;
         inserted.push(this.ladder ? add(position, startStep, { pairs: [{ from: [a.index, b.index], fraction }] }) : add(position, 0));
       }
-      this.ladder?.split(a.index, inserted, b.index, gaps[g]!.change);
+      this.ladder?.split(a.index, inserted, b.index, gaps[g]!.change, startStep);
     });
     return byStartStep(made);
   }
