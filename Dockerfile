@@ -77,8 +77,10 @@ COPY --chown=latentwalk:latentwalk package.json ./
 COPY --chown=latentwalk:latentwalk bin ./bin
 COPY --chown=latentwalk:latentwalk config ./config
 COPY --chown=latentwalk:latentwalk src ./src
-# The bundled "shapes" model (the default when LATENTWALK_MODEL_DIR is unset).
-COPY --chown=latentwalk:latentwalk models/shapes ./models/shapes
+# The bundled models: .dockerignore lets in exactly models/shapes and models/emoji. The default one
+# (src/engine/pack/bundled.ts) runs when LATENTWALK_MODEL_DIR is unset; any of them by name (LATENTWALK_MODEL_DIR=shapes).
+# One COPY of the folder, so the build takes whichever of them this checkout holds.
+COPY --chown=latentwalk:latentwalk models ./models
 # Fails the build if the image lacks a library the provider needs (a cuda13 provider on a CUDA 12 image, say); the
 # driver's libcuda.so.1 is mounted at run time by the NVIDIA Container Toolkit, so it is not required here.
 RUN node bin/latentwalk.js gpu check --static --require cuda

@@ -1,20 +1,22 @@
 /**
- * `npm run bench`: the engine's per-stage timings and frames per second on the bundled pack, for each walk
- * kind and two batch sizes (after a warm-up render, text encoding timed uncached); the smoothness table (off,
- * even and blend for morphs, loops, walks and grids: steps, cost, bytes); the same morph rendered by a
+ * `npm run bench`: the engine's per-stage timings and frames per second on the default bundled pack (or --model),
+ * for each walk kind and two batch sizes (after a warm-up render, text encoding timed uncached; shapes prompts, or
+ * the model's own suggestions where it declares a vocabulary that lacks their words); the smoothness table (off,
+ * even and blend for morphs, loops, walks and grids: steps, cost, bytes; its prompts are shapes', so it runs on
+ * the shapes pack when the model does not know them); the same morph rendered by a
  * PyTorch implementation of the bundled model (frames compared, time ratio); on the "shapes" pack, its
  * prompt-adherence scores over the fixed prompt list (tools/train-shapes/adherence.json); then the GIF encoder
  * next to ffmpeg's two-pass palette encoder (bench/gif.ts). Figures, not assertions: these machines are shared
  * and noisy.
  *
- *   npm run bench [-- --model DIR] [--runs N] [--threads N] [--quick] [--no-smooth] [--no-torch] [--no-gif]
+ *   npm run bench [-- --model NAME|DIR] [--runs N] [--threads N] [--quick] [--no-smooth] [--no-torch] [--no-gif]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODEL_DIR, encodeArtifact, composeGrid, loadModel, render, type WalkSpec } from '../src/engine/index.ts';
+import { BUNDLED_MODEL_DIR, encodeArtifact, composeGrid, loadModel, render, type LoadedModel, type WalkSpec } from '../src/engine/index.ts';
 import { formatAdherence, loadAdherenceSpec, scoreAdherence } from '../tools/train-shapes/shapeMeasure.ts';
 import { formatGifBench, runGifBench } from './gif.ts';
-import { runSmoothnessBench, summarizeSmoothness } from './smoothness.ts';
+import { BENCH_CHAINS, BENCH_GRIDS, BENCH_MORPHS, BENCH_SHAPES, runSmoothnessBench, summarizeSmoothness } from './smoothness.ts';
 import { compareWithTorch, torchUnavailable } from './torch.ts';
 
 const { values } = parseArgs({
@@ -37,12 +39,29 @@ console.log(
     `${d.steps} steps, guidance ${d.guidance}, median of ${runs} warm runs`,
 );
 
-const specs: WalkSpec[] = [
+const SHAPES_SPECS: WalkSpec[] = [
   { kind: 'morph', prompts: ['a red circle', 'a blue square'], frames: 16 },
   { kind: 'grid', prompts: ['a red circle', 'a blue square', 'a green triangle', 'a yellow star'], gridSize: 4 },
   { kind: 'walk', prompts: ['a purple ring'], frames: 16 },
   { kind: 'loop', prompts: ['a green star'], frames: 16 },
 ];
+
+/** Whether the model knows every word of these prompts (models that declare no vocabulary take any). */
+const knows = (m: Pick<LoadedModel, 'vocabulary'>, prompts: readonly string[]) => !m.vocabulary || m.vocabulary.unknownWords(prompts).length === 0;
+
+/** The shapes walks, or the same walks over the model's first suggestions where it does not know shapes' words. */
+function timingSpecs(m: Pick<LoadedModel, 'vocabulary' | 'suggestions'>): WalkSpec[] {
+  const s = m.suggestions ?? [];
+  if (knows(m, SHAPES_SPECS.flatMap((spec) => spec.prompts)) || s.length < 6) return SHAPES_SPECS;
+  return [
+    { kind: 'morph', prompts: [s[0]!, s[1]!], frames: 16 },
+    { kind: 'grid', prompts: [s[0]!, s[1]!, s[2]!, s[3]!], gridSize: 4 },
+    { kind: 'walk', prompts: [s[4]!], frames: 16 },
+    { kind: 'loop', prompts: [s[5]!], frames: 16 },
+  ];
+}
+const specs = timingSpecs(model);
+if (specs !== SHAPES_SPECS) console.log(`prompts: the model's own suggestions ("${[...new Set(specs.flatMap((spec) => spec.prompts))].join('", "')}"): it does not know shapes' words`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pad = (s: string | number, n: number) => String(s).padStart(n);
@@ -80,9 +99,17 @@ for (const spec of specs) {
 console.log('frames/s = frames / (denoise + decode time); text ms: the prompts encoded uncached (the cache is cleared before each run); calls: transformer runs');
 
 if (!values['no-smooth']) {
-  console.log(`\nsmoothness (seed 42, batch ${d.batchSize}; step = mean absolute RGB change between consecutive frames, 0..255; bytes: the GIF/PNG as posted):`);
-  const rows = await runSmoothnessBench(model, { quick: values.quick ?? false });
-  for (const line of summarizeSmoothness(rows)) console.log(line);
+  // The table's prompts are shapes prompts: a model with a vocabulary that lacks their words would render noise.
+  const smoothPrompts = [...BENCH_MORPHS.flat(), ...BENCH_SHAPES, ...BENCH_GRIDS.flat(), ...BENCH_CHAINS.flat()];
+  const smoothModel = knows(model, smoothPrompts) ? model : await loadModel('shapes', threads !== undefined ? { threads } : {});
+  try {
+    const on = smoothModel === model ? '' : `, on the shapes pack (the prompts are shapes'; '${model.name}' does not know their words)`;
+    console.log(`\nsmoothness (seed 42, batch ${smoothModel.defaults.batchSize}${on}; step = mean absolute RGB change between consecutive frames, 0..255; bytes: the GIF/PNG as posted):`);
+    const rows = await runSmoothnessBench(smoothModel, { quick: values.quick ?? false });
+    for (const line of summarizeSmoothness(rows)) console.log(line);
+  } finally {
+    if (smoothModel !== model) await smoothModel.dispose();
+  }
 }
 
 if (!values['no-torch'] && model.name === 'shapes') {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:preview`: what live previews cost a render. The same job (the bundled model, fixed seed) goes
+ * `npm run bench:preview`: what live previews cost a render. The same job (the shapes model, fixed seed) goes
  * through a real RenderWorker and Redis with previews off (LATENTWALK_PREVIEW_MAX_BYTES=0) and on, in
  * alternating order, and the worker's own render time (`renderMs`: render, checkpoints, encode, store) is
  * compared. Previews on are measured at their worst, a still after every batch (interval 0), and at the
@@ -11,7 +11,7 @@
  * still (encode + publish, measured alone) times the stills a render makes, over the render time.
  *
  * Starts a private redis-server on a free port; never touches the system Redis.
- * Options: --rounds N (default 5), --frames N (default 16), --steps N (default 20), --model DIR.
+ * Options: --rounds N (default 5), --frames N (default 16), --steps N (default 20), --model NAME|DIR (default shapes).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -106,7 +106,8 @@ const redis = await startLocalRedis({ port: await freePort(), dir });
 let backend: RenderBackend | undefined;
 const modes: Mode[] = [];
 try {
-  backend = await loadEngineBackend({ ...(values.model ? { modelDir: values.model } : {}) });
+  // The shapes pack unless --model names another: the job's prompt is a shapes prompt.
+  backend = await loadEngineBackend({ modelDir: values.model ?? 'shapes' });
   const base = (prefix: string, preview: { intervalMs: number; maxBytes: number }) =>
     jobsConfig({ redisUrl: redis.url, prefix, caps: { perGuild: 10_000, perUser: 10_000, total: 100_000 }, preview });
   modes.push(

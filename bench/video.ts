@@ -6,8 +6,9 @@
  *
  * Sources: `synthetic` (default) is bench/gif.ts's deterministic smooth walk (soft colour regions, shading and
  * fine texture cross-fading through five keyframes): 512x512 renders of a real model are out of reach on
- * 2 CPU cores. `model` renders a 64-frame morph with the bundled model at its 64x64 and upscales it to the
- * size with lanczos3 (smooth, few details: flattering to every codec).
+ * 2 CPU cores. `model` renders a 64-frame morph of shapes prompts with the bundled shapes model (named, not the
+ * default pack) at its 64x64 and upscales it to the size with lanczos3 (smooth, few details: flattering to every
+ * codec).
  * PSNR: every frame decoded (GIF and WebP with sharp, MP4 with tinyh264) against its source, all RGB channels.
  * Timing is one encode each, wall clock, on whatever else the machine is doing.
  */
@@ -31,7 +32,7 @@ export interface VideoBenchRow {
 
 async function modelFrames(count: number, size: number): Promise<RgbFrame[]> {
   const { loadModel, render } = await import('../src/engine/index.ts');
-  const model = await loadModel();
+  const model = await loadModel('shapes');
   try {
     const { frames } = await render(model, { kind: 'morph', prompts: ['a big red circle on a white background', 'a small blue square on a yellow background'], frames: count }, { seed: 42 });
     return resizeFrames(frames, size, size, 'lanczos3');

@@ -1,7 +1,7 @@
 /**
- * `latentwalk render chain "p1" "p2" ... [--frames N]` with the bundled model: a looping GIF of exactly N
- * frames (no ping-pong), the report with the seam counted in its smoothness figure and every stop a frame; bad
- * input is one readable line and a non-zero exit.
+ * `latentwalk render chain "p1" "p2" ... [--frames N]` with the bundled shapes model (named, as the prompts are
+ * shapes'): a looping GIF of exactly N frames (no ping-pong), the report with the seam counted in its smoothness
+ * figure and every stop a frame; bad input is one readable line and a non-zero exit.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -32,7 +32,7 @@ describe('latentwalk render chain', () => {
   after(() => rmSync(work, { recursive: true, force: true }));
 
   it('writes a looping GIF through every prompt and back, and the report counts the seam', async () => {
-    const r = cli('render', 'chain', 'a red circle', 'a blue square', 'a green triangle', '--frames', '12', '--out', 'c.gif', '--report', 'c.json');
+    const r = cli('render', 'chain', 'a red circle', 'a blue square', 'a green triangle', '--model', 'shapes', '--frames', '12', '--out', 'c.gif', '--report', 'c.json');
     assert.equal(r.code, 0, r.stderr);
     const meta = await sharp(readFileSync(join(work, 'c.gif')), { animated: true }).metadata();
     assert.equal(meta.format, 'gif');
@@ -50,7 +50,7 @@ describe('latentwalk render chain', () => {
   });
 
   it('without --frames: the pack\'s frames for each leg', async () => {
-    const r = cli('render', 'chain', 'a red circle', 'a blue square', '--smooth', 'off', '--steps', '2', '--out', 'd.gif', '--report', 'd.json');
+    const r = cli('render', 'chain', 'a red circle', 'a blue square', '--model', 'shapes', '--smooth', 'off', '--steps', '2', '--out', 'd.gif', '--report', 'd.json');
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(readFileSync(join(work, 'd.json'), 'utf8'));
     assert.equal(report.frames % 2, 0);

@@ -139,11 +139,12 @@ describe('latentwalk render (CLI)', () => {
   });
 
   it('--max-bytes: a render that would exceed the budget comes out under it, and the report says how', () => {
-    const free = cli('render', 'morph', 'a red circle', 'a blue square', '--frames', '8', '--out', 'big.gif', '--report', 'big.json');
+    // shapes' prompts, so the shapes pack by name (not whichever pack is the default)
+    const free = cli('render', 'morph', 'a red circle', 'a blue square', '--model', 'shapes', '--frames', '8', '--out', 'big.gif', '--report', 'big.json');
     assert.equal(free.code, 0, free.stderr);
     const size = readFileSync(join(work, 'big.gif')).length;
     const budget = Math.floor(size * 0.6);
-    const r = cli('render', 'morph', 'a red circle', 'a blue square', '--frames', '8', '--max-bytes', String(budget), '--out', 'small.gif', '--report', 'small.json');
+    const r = cli('render', 'morph', 'a red circle', 'a blue square', '--model', 'shapes', '--frames', '8', '--max-bytes', String(budget), '--out', 'small.gif', '--report', 'small.json');
     assert.equal(r.code, 0, r.stderr);
     assert.ok(readFileSync(join(work, 'small.gif')).length <= budget);
     const report = JSON.parse(readFileSync(join(work, 'small.json'), 'utf8'));
@@ -160,7 +161,8 @@ describe('latentwalk render (CLI)', () => {
     rmSync(join(renamed, 'latentwalk.json'));
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', renamed, '--out', 'x.gif'), /has no output 'out_hidden_states'/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '100', '--out', 'x.gif'), /width must be a multiple of 16/);
-    assertOneLineError(cli('render', 'morph', 'a', 'b', '--width', '128', '--out', 'x.gif'), /this model renders 64x64 only \(its transformer takes a fixed 8x8 latent\), got 128x64/);
+    // shapes' transformer takes a fixed 8x8 latent (another bundled default may render other sizes)
+    assertOneLineError(cli('render', 'morph', 'a', 'b', '--model', 'shapes', '--width', '128', '--out', 'x.gif'), /this model renders 64x64 only \(its transformer takes a fixed 8x8 latent\), got 128x64/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '1000', '--out', 'x.gif'), /frames must be an integer from 2 to 512/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', 'many', '--out', 'x.gif'), /--frames must be an integer/);
     assertOneLineError(cli('render', 'morph', 'a', 'b', '--frames', '0', '--out', 'x.gif'), /frames must be an integer from 2 to 512, got 0/);

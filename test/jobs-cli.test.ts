@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { main } from '../src/cli/main.ts';
 import type { SubmitRequest } from '../src/jobs/contract.ts';
 import { JobProducer, type JobListing } from '../src/jobs/producer.ts';
+import { SHAPES_PACK } from './harness/packs.ts';
 import { TestRedis, runLatentwalk, spawnLatentwalk, testJobsConfig } from './harness/redis.ts';
 
 let server: TestRedis;
@@ -67,7 +68,8 @@ function oneLine(stderr: string): string {
 
 describe('jobs submit --wait against a running worker (real engine)', () => {
   test('a failing render reports the engine’s message; the worker keeps serving and --out writes the GIF', async () => {
-    const config = testJobsConfig(server);
+    // The shapes pack by name: the figures below are its size (not whichever pack is the default).
+    const config = testJobsConfig(server, { worker: { modelDir: SHAPES_PACK } });
     // The queue's own limit is raised past the engine's (512 frames), so the engine is the one that refuses.
     const env = { LATENTWALK_MAX_FRAMES: '1000' };
     const worker = spawnLatentwalk(config, ['worker'], env);
@@ -87,7 +89,7 @@ describe('jobs submit --wait against a running worker (real engine)', () => {
     const done = await runLatentwalk(config, ['jobs', 'submit', 'walk', 'a lighthouse', '--guild', 'g1', '--frames', '6', '--wait', '--out', out], env);
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stdout, /^queued j2: position 1 overall, 1 in guild g1$/m);
-    // The bundled model renders 64x64 and its pack upscales frames x4 for display.
+    // The shapes model renders 64x64 and its pack upscales frames x4 for display.
     assert.match(done.stdout, /done: wrote .*m\.gif \(gif, 256x256, 10 frame\(s\), \d+ bytes\)/);
     const gif = await readFile(out);
     assert.equal(gif.subarray(0, 6).toString('latin1'), 'GIF89a');

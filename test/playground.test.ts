@@ -2,7 +2,7 @@
  * The playground end to end: `latentwalk playground` as a child process (private redis-server, a worker on
  * the bundled model, LocalDiscord with the page, the real bot as its own process), driven through the page by
  * Debian's chromium with playwright-core:
- * - `/morph from:a red circle to:a blue square` typed in the message box: the progress edits, then the GIF,
+ * - `/morph from:A to:B` typed in the message box: the progress edits, then the GIF,
  *   which loads in the page and has more than one frame;
  * - the bot's autocomplete: the model's prompt suggestions listed as `/loop ` is typed, Tab picks one;
  * - `/loop ... format:mp4`: the MP4 result plays in a <video> element (Chromium decodes the H.264);
@@ -13,6 +13,8 @@
  *   the README's docs/previews.png;
  * - Cancel pressed on a running job (a long render), with the ephemeral answer seen only by its member;
  * - SIGINT stops the playground and every process it started.
+ * The prompts are the default bundled pack's own suggestions (its latentwalk.json), so the test and the README's
+ * screenshots follow DEFAULT_BUNDLED_PACK.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,12 +25,16 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { DEFAULT_PACK, packPrompts } from './harness/packs.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env['LATENTWALK_CHROMIUM'] ?? '/usr/bin/chromium';
 // The README's screenshot is rewritten only on request (LATENTWALK_SCREENSHOT=1), so a test run leaves the tree clean.
 const SCREENSHOT = process.env['LATENTWALK_SCREENSHOT'] === '1' ? join(REPO_ROOT, 'docs/playground.png') : join(tmpdir(), `latentwalk-playground-${process.pid}.png`);
 const PREVIEW_SCREENSHOT = process.env['LATENTWALK_SCREENSHOT'] === '1' ? join(REPO_ROOT, 'docs/previews.png') : join(tmpdir(), `latentwalk-previews-${process.pid}.png`);
+// The playground runs the default pack: prompts it knows, in the order the steps below use them.
+const [P0, P1, P2, P3, P4] = packPrompts(DEFAULT_PACK.dir, 5) as [string, string, string, string, string];
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const noChromium = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium, or set LATENTWALK_CHROMIUM)`;
 
 let child: ChildProcess;
@@ -87,12 +93,13 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await input.pressSequentially('/mor');
     // The command list offers /morph with its description.
     await page.locator('#popup .popup-item', { hasText: '/morph' }).filter({ hasText: 'Morph from one prompt to another' }).waitFor();
-    await input.pressSequentially('ph from:a red circle to:a blue squ');
+    // Stop mid-word in the second prompt: the option bar shows while an option is being typed.
+    await input.pressSequentially(`ph from:${P0} to:${P1.slice(0, -2)}`);
     // After choosing it, the options the bot registered, with their hints.
     await page.locator('#option-bar .option-chip.required[data-option="from"]').waitFor();
     await page.locator('#option-bar .option-chip[data-option="frames"]').waitFor();
     assert.match(await page.locator('#option-bar .option-detail').innerText(), /to.*Where it ends/s);
-    await input.pressSequentially('are');
+    await input.pressSequentially(P1.slice(-2));
     await input.press('Enter');
 
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).last();
@@ -101,7 +108,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await img.waitFor({ timeout: 150_000 });
     const seen = await seenContents();
     assert.ok(seen.some((text) => /🎨 Rendering/.test(text) && /[▰▱]+/.test(text) && /\d+\/\d+ frames/.test(text)), `progress shown: ${JSON.stringify(seen)}`);
-    assert.match(await message.locator('.message-content').innerText(), /✅ morph from “a red circle” to “a blue square”/);
+    assert.match(await message.locator('.message-content').innerText(), new RegExp(`✅ morph from “${escapeRegExp(P0)}” to “${escapeRegExp(P1)}”`));
 
     const gif = await loadedImage(img);
     assert.equal(gif.format, 'gif');
@@ -126,7 +133,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
   it('fills a /grid board as four members and credits all four', async () => {
     const input = page.locator('#input');
     await input.click();
-    await input.pressSequentially('/grid p1:a red circle grid_size:2');
+    await input.pressSequentially(`/grid p1:${P0} grid_size:2`);
     await input.press('Enter');
     const board = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/grid' }) }).last();
     await board.locator('.button', { hasText: 'Add a corner (3 open)' }).waitFor();
@@ -135,9 +142,9 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const boardById = page.locator(`.message[data-message-id="${boardId}"]`);
 
     const corners = [
-      ['bob', 'Bob', 'a blue square'],
-      ['carol', 'Carol', 'a green triangle'],
-      ['dave', 'Dave', 'a yellow star'],
+      ['bob', 'Bob', P1],
+      ['carol', 'Carol', P2],
+      ['dave', 'Dave', P3],
     ] as const;
     for (const [username, name, prompt] of corners) {
       await page.locator(`[data-member="${username}"]`).click();
@@ -189,15 +196,15 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await page.locator('.member.me', { hasText: 'Alice' }).waitFor();
     const input = page.locator('#input');
     await input.click();
-    await input.pressSequentially('/chain prompt:a red circle stops:4 frames:8');
+    await input.pressSequentially(`/chain prompt:${P0} stops:4 frames:8`);
     await input.press('Enter');
     const board = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/chain' }) }).last();
     await board.locator('.message-content', { hasText: '1 of 4 stops' }).waitFor();
     const boardById = page.locator(`.message[data-message-id="${await board.getAttribute('data-message-id')}"]`);
     const stops = [
-      ['bob', 'Bob', 'a blue square'],
-      ['carol', 'Carol', 'a green triangle'],
-      ['dave', 'Dave', 'a yellow star'],
+      ['bob', 'Bob', P1],
+      ['carol', 'Carol', P2],
+      ['dave', 'Dave', P3],
     ] as const;
     for (const [username, name, prompt] of stops) {
       await page.locator(`[data-member="${username}"]`).click();
@@ -216,8 +223,8 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     assert.equal(gif.format, 'gif');
     assert.equal(gif.pages, 8, 'a loop through the four stops, no ping-pong');
     const stopField = (n: number) => boardById.locator(`[data-field="Stop ${n}"] .embed-field-value`).innerText();
-    for (const [n, text, name] of [[1, 'a red circle', 'Alice'], [2, 'a blue square', 'Bob'], [3, 'a green triangle', 'Carol'], [4, 'a yellow star', 'Dave']] as const) {
-      assert.match(await stopField(n), new RegExp(`${text}.*@${name}`));
+    for (const [n, text, name] of [[1, P0, 'Alice'], [2, P1, 'Bob'], [3, P2, 'Carol'], [4, P3, 'Dave']] as const) {
+      assert.match(await stopField(n), new RegExp(`${escapeRegExp(text)}.*@${name}`));
     }
   });
 
@@ -226,7 +233,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await page.locator('[data-member="alice"].active').waitFor();
     const input = page.locator('#input');
     await input.click();
-    await input.pressSequentially('/loop prompt:a green star frames:6 format:mp4');
+    await input.pressSequentially(`/loop prompt:${P3} frames:6 format:mp4`);
     await input.press('Enter');
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/loop' }) }).last();
     const player = message.locator('video.attachment-video');
@@ -270,7 +277,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const input = page.locator('#input');
     await input.click();
     // Long enough for a few progress edits: 16 frames of 100 steps, several seconds here.
-    await input.pressSequentially('/loop prompt:a green triangle frames:16 steps:100');
+    await input.pressSequentially(`/loop prompt:${P2} frames:16 steps:100`);
     await input.press('Enter');
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/loop' }) }).last();
     const preview = message.locator('.attachments img');
@@ -305,7 +312,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const input = page.locator('#input');
     await input.click();
     // Long enough to be rendering when the Cancel arrives: 24 frames of 200 steps, about 20 s here.
-    await input.pressSequentially('/walk prompt:a purple ring frames:24 steps:200');
+    await input.pressSequentially(`/walk prompt:${P4} frames:24 steps:200`);
     await input.press('Enter');
     const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/walk' }) }).last();
     await message.locator('.message-content', { hasText: '🎨 Rendering' }).waitFor({ timeout: 30_000 });

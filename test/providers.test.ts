@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EngineError, loadModel, parseProviderList } from '../src/engine/index.ts';
 import { chooseProvider, probeProvider, staticUnavailability } from '../src/engine/onnx/providers.ts';
-import { TINY_PACK } from './harness/packs.ts';
+import { DEFAULT_PACK, TINY_PACK, packModelName } from './harness/packs.ts';
 import { AUTO_PROVIDERS, loadEngineBackend } from '../src/worker/backend.ts';
 
 const BIN = fileURLToPath(new URL('../bin/latentwalk.js', import.meta.url));
@@ -108,7 +108,7 @@ describe('execution providers', () => {
     try {
       const line = lines.find((l) => l.startsWith('execution provider:'))!;
       if (cudaMissing) {
-        assert.equal(backend.name, 'shapes on cpu');
+        assert.equal(backend.name, `${packModelName(DEFAULT_PACK.dir)} on cpu`, 'the default bundled pack');
         assert.match(line, /^execution provider: cpu \(cuda: libonnxruntime_providers_cuda\.so not found/);
       } else {
         assert.match(line, /^execution provider: (cuda|cpu \(cuda: .+\))$/);

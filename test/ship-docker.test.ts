@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ALL_SETTINGS } from '../src/app/config.ts';
+import { BUNDLED_PACKS, DEFAULT_BUNDLED_PACK } from '../src/engine/pack/bundled.ts';
 import { defaultText, readSetting } from '../src/settings/index.ts';
 import { healthReport, startOpsServer } from '../src/ops/server.ts';
 import { VARIANT_FACTS } from '../src/cli/gpu/cudaProviders.ts';
@@ -228,13 +229,18 @@ describe('Dockerfile', () => {
     }
     assert.equal(env(stage('worker'))['LATENTWALK_PROVIDER'], 'cuda');
     assert.ok(stage('worker').steps.some((s) => s.op === 'VOLUME' && s.args.includes('/models')), 'the model directory is a volume');
-    assert.ok(stage('worker').steps.some((s) => s.op === 'COPY' && s.args.startsWith('--chown=latentwalk:latentwalk models/shapes ')), 'the bundled model');
+    // The bundled models: the whole folder, which .dockerignore narrows to the bundled packs (next test).
+    assert.ok(stage('worker').steps.some((s) => s.op === 'COPY' && s.args === '--chown=latentwalk:latentwalk models ./models'), 'the bundled models');
+    assert.ok(existsSync(join(ROOT, 'models', DEFAULT_BUNDLED_PACK, 'latentwalk.json')), `the default bundled pack (${DEFAULT_BUNDLED_PACK}) is in the checkout`);
   });
 
   it('sends only what the images copy, and never .env', () => {
     const ignore = read('.dockerignore');
     assert.match(ignore, /^\*\*$/m);
-    for (const path of ['package.json', 'package-lock.json', '.npmrc', 'bin/', 'config/', 'src/', 'models/shapes/']) assert.match(ignore, new RegExp(`^!${path.replace('.', '\\.')}$`, 'm'));
+    for (const path of ['package.json', 'package-lock.json', '.npmrc', 'bin/', 'config/', 'src/']) assert.match(ignore, new RegExp(`^!${path.replace('.', '\\.')}$`, 'm'));
+    // Every bundled pack (shapes, emoji) and nothing else from models/: the test packs stay out of the images.
+    const models = ignore.split('\n').filter((line) => line.startsWith('!models'));
+    assert.deepEqual(models.sort(), BUNDLED_PACKS.map((name) => `!models/${name}/`).sort());
     assert.match(ignore, /^\*\*\/\.env$/m);
   });
 

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { runStartCommand } from '../src/cli/start.ts';
 import { LocalDiscord } from '../src/local-discord/index.ts';
+import { DEFAULT_PACK, packModelName, packPrompts } from './harness/packs.ts';
 import { waitFor } from './harness/redis.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -171,7 +172,8 @@ describe('npm start', () => {
       }
       assert.ok(discord.registeredCommands().some((c) => c.name === 'morph'));
 
-      // /morph from the slash command to a GIF in the channel.
+      // /morph from the slash command to a GIF in the channel, between two prompts the default pack suggests.
+      const [from, to] = packPrompts(DEFAULT_PACK.dir, 2) as [string, string];
       const guild = discord.guilds()[0]!;
       const channelId = guild.channels[0]!.id;
       await discord.slashCommand({
@@ -180,8 +182,8 @@ describe('npm start', () => {
         userId: guild.members[1]!.id,
         name: 'morph',
         options: [
-          { name: 'from', value: 'a red circle' },
-          { name: 'to', value: 'a blue square' },
+          { name: 'from', value: from },
+          { name: 'to', value: to },
           { name: 'frames', value: 3 },
           { name: 'steps', value: 2 },
         ],
@@ -223,6 +225,10 @@ describe('npm start', () => {
       const queued = lines.find((line) => line['service'] === 'bot' && line['msg'] === 'job queued');
       assert.ok(queued && queued['guildId'] === guild.id && queued['jobId'] === done['jobId']);
       assert.ok(lines.some((line) => line['service'] === 'start'));
+      // No LATENTWALK_MODEL_DIR: the worker runs the default bundled pack.
+      const workerReady = lines.find((line) => line['service'] === 'worker' && String(line['msg']).startsWith('ready: '));
+      assert.ok(workerReady, 'the worker logged ready');
+      assert.match(String(workerReady['msg']), new RegExp(`^ready: [^,]+, ${packModelName(DEFAULT_PACK.dir)} on \\w+,`));
 
       const pids = descendants(start.child.pid!).map((p) => p.pid);
       start.child.kill('SIGTERM');

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { validateStackConfig } from '../src/app/config.ts';
 import { DEMO_JOBS, demoJobsFor } from '../src/cli/demo.ts';
 import { Vocabulary } from '../src/engine/index.ts';
-import { SHAPES_PACK, TINY_PACK } from './harness/packs.ts';
+import { DEFAULT_PACK, SHAPES_PACK, TINY_PACK, packModelName, readPackManifest } from './harness/packs.ts';
 
 /** A well-formed (fake) bot token: the stack's config checks its shape. */
 const STACK_TOKEN = 'ship-test-bot-token.0123456789abcdefXYZ';
@@ -68,6 +68,20 @@ describe('choosing a model by name', () => {
       () => validateStackConfig({ ...env, LATENTWALK_MODEL_DIR: 'nowhere' }, { cwd: work }),
       (e: Error) => /LATENTWALK_MODEL_DIR must be a model pack directory; .*\/nowhere is missing \(or name a bundled model: shapes, emoji; unset it for the default, \w+\)/.test(e.message),
     );
+  });
+
+  it('`latentwalk demo` with no --model renders the default bundled pack, on prompts it knows', () => {
+    const outDir = join(work, 'demo');
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--out-dir', outDir], { cwd: work, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(`demo: model '${packModelName(DEFAULT_PACK.dir)}' (${DEFAULT_PACK.dir}), writing to ${outDir}\n`), r.stdout);
+    for (const file of ['morph.gif', 'grid.png', 'walk.gif', 'loop.gif']) assert.ok(existsSync(join(outDir, file)), file);
+    assert.deepEqual(noteLines(r.stdout), []);
+    // Each job's line names its prompts: every word of them is in the default pack's vocabulary.
+    const prompts = [...r.stdout.matchAll(/^ {2}(?:morph|grid|walk|loop): (".*") in [\d.]+ s$/gm)].flatMap((m) => m[1]!.slice(1, -1).split('" | "'));
+    assert.equal(prompts.length, 2 + 4 + 1 + 1, r.stdout);
+    const vocabulary = readPackManifest(DEFAULT_PACK.dir).vocabulary;
+    if (vocabulary) assert.deepEqual(Vocabulary.from(vocabulary).unknownWords(prompts), [], prompts.join(' | '));
   });
 
   it('the demo renders its shapes prompts where the model knows them, else the model\'s own suggestions', () => {

@@ -15,6 +15,7 @@ import { FrameCheckpoint } from '../src/worker/checkpoint.ts';
 import { createNoopBackend } from '../src/worker/noop-backend.ts';
 import { toEngineRequest } from '../src/worker/request.ts';
 import { RenderWorker } from '../src/worker/render-worker.ts';
+import { SHAPES_PACK } from './harness/packs.ts';
 import { TestRedis, spawnLatentwalk, testJobsConfig, waitFor, type CliProcess } from './harness/redis.ts';
 
 let server: TestRedis;
@@ -73,7 +74,8 @@ const request = (settings: SubmitRequest['settings']): SubmitRequest => ({
 describe('worker crash (SIGKILL) with the real engine', () => {
   test('another worker finishes the job, resuming from the checkpointed frames; the result is delivered once', async () => {
     // Short locks so the dead worker's job is noticed within a couple of seconds.
-    const config = testJobsConfig(server, { worker: { lockMs: 1500, stalledIntervalMs: 500, maxStalled: 2 } });
+    // The shapes pack by name: the kill below is timed to its render speed, not the default pack's.
+    const config = testJobsConfig(server, { worker: { lockMs: 1500, stalledIntervalMs: 500, maxStalled: 2, modelDir: SHAPES_PACK } });
     const env = { LATENTWALK_LOCK_MS: '1500', LATENTWALK_STALLED_INTERVAL_MS: '500', LATENTWALK_MAX_STALLED: '2' };
     const { producer, checkpoint } = await setup(config);
     const results: string[] = [];
@@ -85,7 +87,7 @@ describe('worker crash (SIGKILL) with the real engine', () => {
 
     const first = worker(config, ['--name', 'doomed'], env);
     await first.waitForOutput(/ready:/);
-    // Seconds of rendering with the bundled model, one frame per batch: time to kill it part-way.
+    // Seconds of rendering with the shapes model, one frame per batch: time to kill it part-way.
     const spec = { frames: 40, steps: 50, batchSize: 1, seed: 7 };
     const { jobId } = await producer.submit(request(spec));
     await waitFor('three checkpointed frames', async () => (await checkpoint.count(jobId)) >= 3, 30_000, 5);
