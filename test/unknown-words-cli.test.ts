@@ -71,11 +71,15 @@ describe('choosing a model by name', () => {
   });
 
   it('`latentwalk demo` with no --model renders the default bundled pack, on prompts it knows', () => {
-    const outDir = join(work, 'demo');
-    const r = spawnSync(process.execPath, [BIN, 'demo', '--out-dir', outDir], { cwd: work, encoding: 'utf8', timeout: 300_000 });
-    assert.equal(r.status, 0, r.stderr);
+    // Its own folder: the describe above removes `work` when it ends.
+    const demoWork = mkdtempSync(join(tmpdir(), 'latentwalk-demo-'));
+    const outDir = join(demoWork, 'out');
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--out-dir', outDir], { cwd: demoWork, encoding: 'utf8', timeout: 300_000 });
+    const written = ['morph.gif', 'grid.png', 'walk.gif', 'loop.gif'].filter((file) => existsSync(join(outDir, file)));
+    rmSync(demoWork, { recursive: true, force: true });
+    assert.equal(r.status, 0, r.error?.message ?? r.stderr);
     assert.ok(r.stdout.startsWith(`demo: model '${packModelName(DEFAULT_PACK.dir)}' (${DEFAULT_PACK.dir}), writing to ${outDir}\n`), r.stdout);
-    for (const file of ['morph.gif', 'grid.png', 'walk.gif', 'loop.gif']) assert.ok(existsSync(join(outDir, file)), file);
+    assert.deepEqual(written, ['morph.gif', 'grid.png', 'walk.gif', 'loop.gif']);
     assert.deepEqual(noteLines(r.stdout), []);
     // Each job's line names its prompts: every word of them is in the default pack's vocabulary.
     const prompts = [...r.stdout.matchAll(/^ {2}(?:morph|grid|walk|loop): (".*") in [\d.]+ s$/gm)].flatMap((m) => m[1]!.slice(1, -1).split('" | "'));
