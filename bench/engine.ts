@@ -11,10 +11,14 @@
  *
  *   npm run bench [-- --model NAME|DIR] [--runs N] [--threads N] [--quick] [--no-smooth] [--no-torch] [--no-gif]
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUNDLED_MODEL_DIR, encodeArtifact, composeGrid, loadModel, render, type LoadedModel, type WalkSpec } from '../src/engine/index.ts';
 import { formatAdherence, loadAdherenceSpec, scoreAdherence } from '../tools/train-shapes/shapeMeasure.ts';
+import { EMOJI_PACK_DIR } from '../tools/train-emoji/emojiMeasure.ts';
+import { runEmojiBench } from './emoji.ts';
 import { formatGifBench, runGifBench } from './gif.ts';
 import { BENCH_CHAINS, BENCH_GRIDS, BENCH_MORPHS, BENCH_SHAPES, runSmoothnessBench, summarizeSmoothness } from './smoothness.ts';
 import { compareWithTorch, torchUnavailable } from './torch.ts';
@@ -134,6 +138,14 @@ if (model.name === 'shapes') {
   console.log(`targets: colour ${spec.targets.colour * 100}%, shape ${spec.targets.shape * 100}%; ratio to target: colour ${(score.colour / spec.targets.colour).toFixed(2)}, shape ${(score.shape / spec.targets.shape).toFixed(2)}`);
 }
 await model.dispose();
+
+// The emoji pack's recognisability (tools/train-emoji), whichever model was timed above.
+if (existsSync(join(EMOJI_PACK_DIR, 'latentwalk.json'))) {
+  console.log('');
+  await runEmojiBench(threads !== undefined ? { threads } : {});
+} else {
+  console.log(`\nemoji recognisability skipped: no pack at ${EMOJI_PACK_DIR} (tools/train-emoji/README.md)`);
+}
 
 if (!values['no-gif']) {
   console.log('\nGIF encoding, 64 frames of 512x512 (synthetic walk-like frames):');
