@@ -44,7 +44,8 @@ before(async () => {
   delete env['REDIS_URL'];
   // Room for a render long enough to cancel part-way (the bundled model renders a 64x64 frame step in ms).
   env['LATENTWALK_MAX_STEPS'] = '200';
-  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0'], {
+  // The prompts below are the shapes model's words (the default model may change): named, not left to the default.
+  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0', '--model', 'shapes'], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -248,6 +249,33 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const info = readMp4(new Uint8Array(await response.arrayBuffer()));
     assert.equal(info.codec, 'avc1');
     assert.equal(info.width, playing.width);
+  });
+
+  it('attaches a picture with 📎 for /morph image:: uploaded through the local Discord server, the morph starts from it', async () => {
+    await page.locator('[data-member="alice"]').click();
+    await page.locator('[data-member="alice"].active').waitFor();
+    const W = 64;
+    const raw = new Uint8Array(W * W * 3);
+    for (let i = 0; i < W * W; i++) raw.set([40 + (i % W) * 3, 200 - Math.floor(i / W) * 2, 120], i * 3);
+    const photo = await sharp(raw, { raw: { width: W, height: W, channels: 3 } }).png().toBuffer();
+    await page.locator('#attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo });
+    await page.locator('#attached', { hasText: 'photo.png' }).waitFor();
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/morph from:a red circle to:a blue square frames:3 strength:0.25');
+    await input.press('Enter');
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).last();
+    await message.locator('.embed-image img').waitFor({ timeout: 120_000 });
+    assert.match(await message.locator('[data-field="Started from"] .embed-field-value').innerText(), /“photo\.png”, strength 0\.25/);
+    assert.equal(await page.locator('#attached').isHidden(), true, 'the file is used once');
+    // A command without a file option refuses the picked file in the composer, before anything is sent.
+    await page.locator('#attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo });
+    await input.click();
+    await input.pressSequentially('/loop prompt:a green star');
+    await input.press('Enter');
+    await page.locator('#composer-error', { hasText: '/loop takes no file' }).waitFor();
+    await page.locator('#attached-remove').click();
+    await input.fill('');
   });
 
   it('shows a live preview in the progress message, then the GIF in its place', async () => {
