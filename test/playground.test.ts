@@ -206,7 +206,8 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
       await boardById.locator('.button', { hasText: 'Add or change your stop' }).click();
       const modal = page.locator('.modal');
       await modal.locator('.modal-title', { hasText: 'Your stop on the chain' }).waitFor();
-      await modal.locator('.modal-input').fill(prompt);
+      // The stop's words (the form also has a picture and how much of it to redraw, both optional).
+      await modal.locator('.modal-input[name="prompt"]').fill(prompt);
       await modal.locator('.modal-submit').click();
       await modal.waitFor({ state: 'detached' });
       await boardById.locator('.message-content', { hasText: prompt }).waitFor();

@@ -800,6 +800,18 @@ function openModal(modal) {
       const text = el('div', 'cv2-text markdown');
       text.innerHTML = markdown(c.content ?? '', mdCtx);
       body.append(text);
+    } else if (c.type === 18 && c.component?.type === 19) {
+      // A file upload: the files are uploaded on submit, as Discord's client does, and their ids sent.
+      const wrap = el('label', 'modal-field');
+      wrap.append(el('span', 'modal-label', c.label ?? ''));
+      if (c.description) wrap.append(el('span', 'modal-description', c.description));
+      const control = el('input', 'modal-file');
+      control.type = 'file';
+      control.name = c.component.custom_id;
+      if ((c.component.max_values ?? 1) > 1) control.multiple = true;
+      if (c.component.required !== false) control.required = true;
+      wrap.append(control);
+      body.append(wrap);
     } else if (c.type === 18) {
       body.append(el('div', 'modal-unsupported', `${c.label ?? 'A field'}: not supported in the playground yet`));
     }
@@ -820,6 +832,14 @@ function openModal(modal) {
     for (const control of form.querySelectorAll('.modal-input')) fields[control.name] = control.value;
     submit.disabled = true;
     try {
+      for (const control of form.querySelectorAll('.modal-file')) {
+        const ids = [];
+        for (const file of control.files ?? []) {
+          const uploaded = await post('upload', { channelId: state.channelId, filename: file.name, contentType: file.type, data: await base64Of(file) });
+          ids.push(uploaded.id);
+        }
+        if (ids.length) fields[control.name] = ids;
+      }
       const result = await post('modal', { customId: modal.modal.custom_id, fields });
       const sourceId = modal.messageId;
       state.dismissedModals.add(modal.interactionId);
