@@ -125,8 +125,8 @@ describe('/chain: a stop with a picture', () => {
     const form = await openForm('bob', board.id);
     const added = await stack.submit('bob', form, { prompt: 'a cat 🐱', picture: [upload('cat photo.png', photo)], strength: '0.25' });
     await stack.acknowledged(added);
-    // Discord (and LocalDiscord) turn the space in a file name into an underscore.
-    const shown = await stack.waitForMessage(board.id, 'the stop with its picture', (m) => /1\. “a cat 🐱” 🖼️ cat_photo\.png/.test(m.content));
+    // Discord (and LocalDiscord) turn the space in a file name into an underscore, which the board escapes.
+    const shown = await stack.waitForMessage(board.id, 'the stop with its picture', (m) => /1\. “a cat 🐱” 🖼️ cat\\_photo\.png/.test(m.content));
     assert.match(shown.content, /1 of 2 stops/);
     await stack.acknowledged(await stack.submit('carol', await openForm('carol', board.id), { prompt: 'a dog' }));
     const done = await stack.waitForMessage(board.id, 'the chain\'s result', (m) => m.attachments.length > 0, 60_000);
