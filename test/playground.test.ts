@@ -252,7 +252,7 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     assert.equal(info.width, playing.width);
   });
 
-  it('attaches a picture with 📎 for /morph image:: uploaded through the local Discord server, the morph starts from it', async () => {
+  it('attaches a picture with 📎 for /morph image:: uploaded through the local Discord server, it reaches the worker', async () => {
     await page.locator('[data-member="alice"]').click();
     await page.locator('[data-member="alice"].active').waitFor();
     const W = 64;
