@@ -2,13 +2,14 @@
  * End to end, image input: /morph with an image attachment, and the "Morph from this image" message menu,
  * through LocalDiscord (attachment options with resolved attachments, a member's message with a file, a
  * message context menu command, the CDN serving the file), the real bot, redis-server and a worker on the tiny
- * pack (whose vae_encoder inverts its decoder). Bad images get an ephemeral answer and nothing is queued.
+ * pack (whose vae_encoder inverts its decoder). Bad images get an ephemeral answer and nothing is queued. A
+ * /chain stop with a picture (the board's modal with a file upload): the stop's frame starts from it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { InteractionHandle, LocalMessage } from '../src/local-discord/index.ts';
-import { GENERAL, GUILD, Stack, USERS } from './harness/stack.ts';
+import { GENERAL, GUILD, Stack, USERS, type UserName } from './harness/stack.ts';
 
 let stack: Stack;
 const W = 64;
@@ -107,5 +108,56 @@ describe('"Morph from this image" (message menu)', () => {
     assert.match(await stack.ephemeral(notImage), /notes\.txt is not an image/);
     assert.equal(stack.discord.openModals(USERS.dave).filter((m) => !m.submitted).length, 0);
     void GUILD;
+  });
+});
+
+describe('/chain: a stop with a picture', () => {
+  /** The member's chain form, opened from the board's button. */
+  async function openForm(user: UserName, boardId: string): Promise<string> {
+    await stack.acknowledged(await stack.clickLabel(user, boardId, 'Add or change your stop'));
+    const modal = stack.discord.openModals(USERS[user]).at(-1)!;
+    assert.equal(modal.modal.title, 'Your stop on the chain');
+    return String(modal.modal.custom_id);
+  }
+
+  it('a member adds a stop with a picture: the board shows it and the loop passes through it', async () => {
+    const board = await stack.reply(await stack.slash('alice', 'chain', { stops: 2, frames: 4 }), 15_000);
+    const form = await openForm('bob', board.id);
+    const added = await stack.submit('bob', form, { prompt: 'a cat 🐱', picture: [upload('cat photo.png', photo)], strength: '0.25' });
+    await stack.acknowledged(added);
+    // Discord (and LocalDiscord) turn the space in a file name into an underscore, which the board escapes.
+    const shown = await stack.waitForMessage(board.id, 'the stop with its picture', (m) => /1\. “a cat 🐱” 🖼️ cat\\_photo\.png/.test(m.content));
+    assert.match(shown.content, /1 of 2 stops/);
+    await stack.acknowledged(await stack.submit('carol', await openForm('carol', board.id), { prompt: 'a dog' }));
+    const done = await stack.waitForMessage(board.id, 'the chain\'s result', (m) => m.attachments.length > 0, 60_000);
+    // Bob's stop is the first: frame 0 of the loop starts from his picture.
+    const diff = await firstFrameDiff(done);
+    assert.ok(diff < 25, `frame 0 mean abs diff ${diff.toFixed(1)} of 255`);
+  });
+
+  it('refuses a bad picture privately and leaves the chain as it was', async () => {
+    const board = await stack.reply(await stack.slash('alice', 'chain', { prompt: 'a dog', stops: 3 }), 15_000);
+    const refuse = async (fields: Record<string, string | string[]>, pattern: RegExp) => {
+      const submit = await stack.submit('dave', await openForm('dave', board.id), fields);
+      assert.match(await stack.ephemeral(submit, 10_000), pattern);
+      assert.doesNotMatch(stack.message(board.id).content, /2\. /, 'no stop was added');
+    };
+    await refuse({ prompt: 'notes', picture: [upload('notes.txt', Buffer.from('hello'), 'text/plain')] }, /notes\.txt is not an image; attach a PNG, JPEG, WebP or GIF/);
+    await refuse({ prompt: '', picture: [upload('cat.png', photo)] }, /A stop with a picture needs words saying what it shows/);
+    await refuse({ prompt: 'a cat', strength: '0.5' }, /How much to redraw only applies with a picture/);
+    await refuse({ prompt: 'a cat', picture: [upload('cat.png', photo)], strength: 'lots' }, /How much to redraw must be a number from 0\.05 to 1/);
+    const frames = Buffer.concat([Buffer.from(raw), Buffer.from(raw).reverse()]);
+    const gif = await sharp(frames, { raw: { width: W, height: 2 * W, channels: 3, pageHeight: W } }).gif({ delay: [100, 100] }).toBuffer();
+    // Found after the download (the submit is deferred then): still private, and the stop is not added.
+    await refuse({ prompt: 'a cat', picture: [upload('moving.gif', gif)] }, /moving\.gif is animated; attach a still image\. Your stop was not changed/);
+    await refuse({ prompt: 'a cat', picture: [upload('huge.png', Buffer.concat([photo, Buffer.alloc(11 * 1024 * 1024)]))] }, /huge\.png is 11\.0 MiB; images up to 10 MiB/);
+    // Long emoji, zero-width and right-to-left text in the file name and the stop: the board still fits.
+    const name = `${'🧑🏽‍🚀\u200b\u202e'.repeat(40)}.png`;
+    const stop = 'ש🦄\u200d'.repeat(200).slice(0, 500);
+    const submit = await stack.submit('erin', await openForm('erin', board.id), { prompt: stop, picture: [upload(name, photo)] });
+    await stack.acknowledged(submit);
+    const shown = await stack.waitForMessage(board.id, 'erin\'s stop', (m) => /2\. “/.test(m.content));
+    assert.ok([...shown.content].length <= 2000, `${[...shown.content].length} code points`);
+    assert.match(shown.content, /🖼️/);
   });
 });

@@ -167,7 +167,13 @@ describe(`the chain board with hostile stops (seed ${FUZZ_SEED})`, () => {
     const max = limits.maxPromptChars;
     for (let round = 0; round < 40; round++) {
       const n = fuzz.int(0, 8);
-      const slots = Array.from({ length: n }, (_, i) => ({ text: fuzz.prompt(max), userId: `13000000000000000${10 + i}`, viaModal: i > 0 }));
+      // Every other stop has a picture whose name is as hostile as a prompt (emoji, zero-width, RTL).
+      const slots = Array.from({ length: n }, (_, i) => ({
+        text: fuzz.prompt(max),
+        userId: `13000000000000000${10 + i}`,
+        viaModal: i > 0,
+        ...(i % 2 === 1 ? { image: { key: 'img-000000000000000000000000', bytes: 1, name: fuzz.prompt(200) } } : {}),
+      }));
       for (const status of ['open', 'complete', 'cancelled', 'expired'] as const) {
         const board = {
           id: String(fuzz.int(1, 1e15)), kind: 'chain' as const, guildId: '1', channelId: '2', starterId: '1300000000000000010', slots,

@@ -3,10 +3,11 @@
  * needed, a `latentwalk worker` process running the real engine with the bundled tiny pack.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { main } from '../src/cli/main.ts';
 import type { SubmitRequest } from '../src/jobs/contract.ts';
 import { JobProducer, type JobListing } from '../src/jobs/producer.ts';
@@ -151,6 +152,49 @@ describe('jobs list, cancel, retry', () => {
     const smoothOf = async (out: string) => (await producer.get((JSON.parse(out) as { jobId: string }).jobId))?.spec?.settings.smooth;
     assert.equal(await smoothOf(even.stdout), 'even');
     assert.equal(await smoothOf(plain.stdout), 'blend');
+  });
+
+  test('submit --from-image parks the picture with the job (and --strength); bad pictures are refused before anything is queued', async () => {
+    const config = testJobsConfig(server);
+    const producer = await JobProducer.connect(config);
+    cleanups.push(() => producer.close());
+    const env = { REDIS_URL: config.redisUrl, LATENTWALK_REDIS_PREFIX: config.prefix };
+    const photo = await sharp(Buffer.alloc(64 * 64 * 3, 120), { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+    const path = join(dir, 'photo.png');
+    await writeFile(path, photo);
+    const run = await runMain(['jobs', 'submit', 'morph', 'a cat', 'a dog', '--guild', 'g', '--from-image', path, '--strength', '0.3', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const spec = (await producer.get((JSON.parse(run.stdout) as { jobId: string }).jobId))?.spec;
+    assert.equal(spec?.settings.strength, 0.3);
+    assert.deepEqual({ ...spec?.settings.image, key: undefined }, { key: undefined, bytes: photo.length, name: 'photo.png' });
+    assert.deepEqual(await producer.inputImages.get(spec!.settings.image!.key), photo);
+
+    const wide = join(dir, 'wide.png');
+    await writeFile(wide, await sharp(Buffer.alloc(128 * 64 * 3, 90), { raw: { width: 128, height: 64, channels: 3 } }).png().toBuffer());
+    const moving = join(dir, 'moving.gif');
+    const frames = Buffer.concat([Buffer.alloc(64 * 64 * 3, 10), Buffer.alloc(64 * 64 * 3, 200)]);
+    await writeFile(moving, await sharp(frames, { raw: { width: 64, height: 128, channels: 3, pageHeight: 64 } }).gif({ delay: [100, 100] }).toBuffer());
+    const text = join(dir, 'notes.txt');
+    await writeFile(text, 'hello');
+    const huge = join(dir, 'huge.png');
+    await writeFile(huge, Buffer.concat([photo, Buffer.alloc(11 * 1024 * 1024)]));
+    const before = (await producer.list()).length;
+    const submit = ['jobs', 'submit', 'morph', 'a cat', 'a dog', '--guild', 'g'];
+    const cases: [string[], RegExp][] = [
+      [['--strength', '0.5'], /--strength needs --from-image FILE/],
+      [['--from-image', path, '--strength', '2'], /--strength must be above 0 and at most 1, got 2/],
+      [['--from-image', join(dir, 'missing.png')], /cannot read --from-image .*missing\.png: ENOENT/],
+      [['--from-image', text], /--from-image notes\.txt is not a PNG, JPEG, WebP or GIF/],
+      [['--from-image', moving], /--from-image moving\.gif is animated; use a still image/],
+      [['--from-image', wide], /--from-image wide\.png is 128x64; crop it to about the render's shape/],
+      [['--from-image', huge], /--from-image huge\.png is 11\.0 MiB; the limit is 10 MiB/],
+    ];
+    for (const [args, message] of cases) {
+      const refused = await runMain([...submit, ...args], env);
+      assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`);
+      assert.match(oneLine(refused.stderr), message);
+    }
+    assert.equal((await producer.list()).length, before, 'nothing was queued');
   });
 
   test('bad input gets one readable line and a non-zero exit', async () => {

@@ -50,7 +50,8 @@ before(async () => {
   delete env['REDIS_URL'];
   // Room for a render long enough to cancel part-way (the bundled model renders a 64x64 frame step in ms).
   env['LATENTWALK_MAX_STEPS'] = '200';
-  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0'], {
+  // The prompts below are the shapes model's words (the default model may change): named, not left to the default.
+  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0', '--model', 'shapes'], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -212,7 +213,8 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
       await boardById.locator('.button', { hasText: 'Add or change your stop' }).click();
       const modal = page.locator('.modal');
       await modal.locator('.modal-title', { hasText: 'Your stop on the chain' }).waitFor();
-      await modal.locator('.modal-input').fill(prompt);
+      // The stop's words (the form also has a picture and how much of it to redraw, both optional).
+      await modal.locator('.modal-input[name="prompt"]').fill(prompt);
       await modal.locator('.modal-submit').click();
       await modal.waitFor({ state: 'detached' });
       await boardById.locator('.message-content', { hasText: prompt }).waitFor();
@@ -255,6 +257,35 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     const info = readMp4(new Uint8Array(await response.arrayBuffer()));
     assert.equal(info.codec, 'avc1');
     assert.equal(info.width, playing.width);
+  });
+
+  it('attaches a picture with 📎 for /morph image:: uploaded through the local Discord server, it reaches the worker', async () => {
+    await page.locator('[data-member="alice"]').click();
+    await page.locator('[data-member="alice"].active').waitFor();
+    const W = 64;
+    const raw = new Uint8Array(W * W * 3);
+    for (let i = 0; i < W * W; i++) raw.set([40 + (i % W) * 3, 200 - Math.floor(i / W) * 2, 120], i * 3);
+    const photo = await sharp(raw, { raw: { width: W, height: W, channels: 3 } }).png().toBuffer();
+    await page.locator('#attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo });
+    await page.locator('#attached', { hasText: 'photo.png' }).waitFor();
+    const input = page.locator('#input');
+    await input.click();
+    await input.pressSequentially('/morph from:a red circle to:a blue square frames:3 strength:0.25');
+    await input.press('Enter');
+    // The shapes model ships no vae_encoder (its model card: "encoder ... not shipped"), so the worker, having
+    // read the picture the bot downloaded from the local CDN, refuses it by name: the file went all the way.
+    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).filter({ hasText: 'vae_encoder' }).last();
+    await message.waitFor({ timeout: 120_000 });
+    assert.match(await message.locator('.message-content').innerText(), /this model \(shapes\) has no vae_encoder; image input needs a pack exported with its VAE encoder/);
+    assert.equal(await page.locator('#attached').isHidden(), true, 'the file is used once');
+    // A command without a file option refuses the picked file in the composer, before anything is sent.
+    await page.locator('#attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo });
+    await input.click();
+    await input.pressSequentially('/loop prompt:a green star');
+    await input.press('Enter');
+    await page.locator('#composer-error', { hasText: '/loop takes no file' }).waitFor();
+    await page.locator('#attached-remove').click();
+    await input.fill('');
   });
 
   it('shows a live preview in the progress message, then the GIF in its place', async () => {

@@ -2,12 +2,14 @@
  * `latentwalk jobs ...`: the operator's view of the queue, through the same producer API as the bot (so the
  * same validation, caps and fairness apply). Never loads the engine.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadJobsConfig } from '../jobs/config.ts';
 import { JOB_KINDS, OUTPUT_FORMATS, PROMPTS_PER_KIND, describePromptCount, type JobKind, type JobRenderSettings, type OutputFormat } from '../jobs/contract.ts';
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
+import { readImageHeader } from '../jobs/imageHeader.ts';
+import { INPUT_IMAGE_MAX_BYTES } from '../jobs/inputImages.ts';
 import { startLocalRedis } from '../jobs/local-redis.ts';
 import { JobProducer, type JobListing } from '../jobs/producer.ts';
 import { CliUsageError, RENDER_ARG_OPTIONS, parseNumberOption, parseSmoothOption } from './CliError.ts';
@@ -24,6 +26,7 @@ export const JOBS_USAGE = `usage: latentwalk jobs <command>
 render options: --frames N --grid-size N --steps N --guidance G --width W --height H --seed N
   --negative TEXT --batch-size N --fps N --step-size X --vary-latents --no-rubber-band
   --format gif|mp4|webp (animations) png|jpeg (grids) --max-bytes N --smooth off|even|blend (default blend)
+  --from-image FILE [--strength S]  start every frame from a picture (img2img; S 0..1, default 0.6)
 Redis and limits: REDIS_URL and LATENTWALK_* (see src/jobs/config.ts).`;
 
 type Subcommand = (argv: string[]) => Promise<number>;
@@ -91,6 +94,8 @@ async function submitCommand(argv: string[]): Promise<number> {
         channel: { type: 'string' },
         ...RENDER_ARG_OPTIONS,
         format: { type: 'string' },
+        'from-image': { type: 'string' },
+        strength: { type: 'string' },
         wait: { type: 'boolean' },
         timeout: { type: 'string' },
         json: { type: 'boolean' },
@@ -131,11 +136,21 @@ async function submitCommand(argv: string[]): Promise<number> {
     if (!(OUTPUT_FORMATS as readonly string[]).includes(v.format)) throw new CliUsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}, got '${v.format}'`);
     settings.format = v.format as OutputFormat;
   }
+  const strength = parseNumberOption('strength', v.strength);
+  if (strength !== undefined && v['from-image'] === undefined) throw new CliUsageError('--strength needs --from-image FILE (how much of that picture is redrawn)');
+  if (strength !== undefined && !(strength > 0 && strength <= 1)) throw new CliUsageError(`--strength must be above 0 and at most 1, got ${strength}`);
+  const image = v['from-image'] !== undefined ? readInputImage(resolve(v['from-image']), settings) : undefined;
   const maxBytes = parseNumberOption('max-bytes', v['max-bytes'], { integer: true });
   const timeoutS = parseNumberOption('timeout', v.timeout) ?? 30 * 60;
   const out = v.out ? resolve(v.out) : undefined;
 
   return withProducer(async (producer) => {
+    if (image) {
+      // Parked as the bot parks an attachment; the worker reads it back by key.
+      const key = await producer.inputImages.put(image.bytes);
+      settings.image = { key, bytes: image.bytes.length, name: image.name };
+      if (strength !== undefined) settings.strength = strength;
+    }
     const ticket = await producer.submit({
       kind,
       prompts: prompts.map((text) => ({ text, contributorId: user })),
@@ -187,6 +202,34 @@ async function submitCommand(argv: string[]): Promise<number> {
     console.log(`done: wrote ${out} (${artifact.format}, ${artifact.width}x${artifact.height}, ${artifact.frameCount} frame(s), ${bytes.length} bytes)`);
     return 0;
   });
+}
+
+/**
+ * `--from-image FILE`: its size checked before it is read, then its header (never decoded here: the worker
+ * does, as for the bot's attachments): a still PNG, JPEG, WebP or GIF, about the render's shape.
+ */
+function readInputImage(path: string, settings: Partial<JobRenderSettings>): { bytes: Uint8Array; name: string } {
+  const name = basename(path).slice(0, 200);
+  let bytes: Uint8Array;
+  try {
+    const size = statSync(path).size;
+    if (size > INPUT_IMAGE_MAX_BYTES) throw new CliUsageError(`--from-image ${name} is ${(size / 1048576).toFixed(1)} MiB; the limit is ${INPUT_IMAGE_MAX_BYTES / 1048576} MiB`);
+    bytes = readFileSync(path);
+  } catch (error) {
+    if (error instanceof CliUsageError) throw error;
+    throw new CliUsageError(`cannot read --from-image ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const header = readImageHeader(bytes);
+  if (!header) throw new CliUsageError(`--from-image ${name} is not a PNG, JPEG, WebP or GIF`);
+  if (header.animated) throw new CliUsageError(`--from-image ${name} is animated; use a still image`);
+  if (header.width < 1 || header.height < 1) throw new CliUsageError(`--from-image ${name} has no pixels`);
+  // Within 5:4 of the render's shape (square unless --width / --height say), as the engine's rule.
+  const render = (settings.width ?? settings.height ?? 1) / (settings.height ?? settings.width ?? 1);
+  const mismatch = header.width / header.height / render;
+  if (Math.max(mismatch, 1 / mismatch) > 1.25 + 1e-9) {
+    throw new CliUsageError(`--from-image ${name} is ${header.width}x${header.height}; crop it to about the render's shape (within 5:4) first`);
+  }
+  return { bytes, name };
 }
 
 function describeProgress(listing: JobListing): string {

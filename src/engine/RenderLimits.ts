@@ -54,6 +54,9 @@ export function validateSpec(spec: WalkSpec): void {
   else checkRange('frames', spec.frames, ENGINE_LIMITS.frames);
   // Every stop of a chain is one of its frames.
   if (spec.kind === 'chain' && spec.frames < spec.prompts.length) badOption(`a chain of ${spec.prompts.length} prompts needs at least ${spec.prompts.length} frames, got ${spec.frames}`);
+  if (spec.kind === 'chain' && spec.images !== undefined && spec.images.length !== spec.prompts.length) {
+    badOption(`a chain's stop images go one per prompt (undefined for none): ${spec.prompts.length} prompts, ${spec.images.length} images`);
+  }
   if (spec.kind === 'walk' && spec.stepSize !== undefined) checkRange('step size', spec.stepSize, ENGINE_LIMITS.stepSize, false);
 }
 

@@ -8,6 +8,7 @@
  */
 import { EngineError, throwIfAborted } from './errors.ts';
 import { prepareInitImage } from './image/InitImage.ts';
+import { StopImages, type FrameImageStart, type StopStart } from './image/StopImages.ts';
 import { encodeImageLatent, noEncoder } from './sampler/VaeEncode.ts';
 import type { RgbFrame } from './frames.ts';
 import type { ModelPack } from './pack/ModelPack.ts';
@@ -28,7 +29,12 @@ import { planWalk, walkExtent, walkPath, type FrameConditioning, type PromptEmbe
 export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: WalkSpec, settings: RenderSettings, options: RenderOptions = {}): Promise<RenderResult> {
   const { signal, onProgress } = options;
   validateSpec(spec);
-  const s = resolveSettings(pack, settings);
+  const resolved = resolveSettings(pack, settings);
+  const imageStops = spec.kind === 'chain' && spec.images?.some((image) => image !== undefined) ? spec.images : undefined;
+  if (imageStops && settings.image) throw new EngineError('BAD_OPTION', 'a chain starts from images at its stops or from one image for every frame, not both');
+  // 'blend' branches frames from their neighbours' latents at one shared start step; image stops start frames at
+  // different steps, so such a chain places its frames by 'even' (each from its own start).
+  const s: ResolvedSettings = imageStops && resolved.smooth === 'blend' ? { ...resolved, smooth: 'even' } : resolved;
   throwIfAborted(signal);
 
   const schedule = createFlowMatchSchedule({ steps: s.steps, shift: pack.shift, trainTimesteps: pack.trainTimesteps });
@@ -38,6 +44,7 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
   const t0 = performance.now();
   onProgress?.({ stage: 'encode', framesDone: 0, framesTotal: frameTotal });
   const init = settings.image ? await prepareImageStart(pack, settings.image, settings.strength ?? DEFAULT_STRENGTH, s, schedule, latent) : undefined;
+  const stops = imageStops ? await prepareStopImages(pack, imageStops, s, schedule, latent, signal) : undefined;
   throwIfAborted(signal);
   const encoded = await Promise.all(spec.prompts.map((p) => encoder.encode(p)));
   const negative = await encoder.encode(s.negative);
@@ -46,7 +53,17 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
   const textEncodingMs = performance.now() - t0;
   throwIfAborted(signal);
 
-  const runner = new BatchRunner({ pack, schedule, latent, settings: s, negative: negative.embedding, frameTotal, options, ...(init ? { imageStart: init.start } : {}) });
+  const runner = new BatchRunner({
+    pack,
+    schedule,
+    latent,
+    settings: s,
+    negative: negative.embedding,
+    frameTotal,
+    options,
+    ...(init ? { imageStart: init.start } : {}),
+    ...(stops ? { stopImages: stops.starts } : {}),
+  });
   // The walk is planned over the steps that run; the runner shifts its steps by the image's start step.
   const planned = init ? { ...s, steps: s.steps - init.start.step } : s;
   const embeddings = encoded.map((e) => e.embedding);
@@ -86,6 +103,7 @@ export async function renderWith(pack: ModelPack, encoder: PromptEncoder, spec: 
       frameSteps: runner.frameSteps,
       positions: walk.positions,
       ...(init ? { image: init.report } : {}),
+      ...(stops ? { stopImages: stops.reports } : {}),
     },
   };
 }
@@ -107,26 +125,60 @@ async function prepareImageStart(pack: ModelPack, bytes: Uint8Array, strength: n
   return { start: { step, sigma, latent: z }, report };
 }
 
+/** A chain's image stops, each encoded and its start step set by its strength as prepareImageStart's. */
+async function prepareStopImages(pack: ModelPack, images: readonly ({ image: Uint8Array; strength?: number } | undefined)[], s: ResolvedSettings, schedule: FlowMatchSchedule, latent: LatentShape, signal?: AbortSignal) {
+  const starts: (StopStart | undefined)[] = [];
+  const reports: (InitImageReport | null)[] = [];
+  for (const [i, stop] of images.entries()) {
+    if (!stop) {
+      starts.push(undefined);
+      reports.push(null);
+      continue;
+    }
+    try {
+      const { start, report } = await prepareImageStart(pack, stop.image, stop.strength ?? DEFAULT_STRENGTH, s, schedule, latent);
+      starts.push({ latent: start.latent, step: start.step });
+      reports.push(report);
+    } catch (error) {
+      // Which stop's picture is wrong, in the one line the user sees.
+      if (error instanceof EngineError && error.code !== 'NO_VAE_ENCODER') throw new EngineError(error.code, `stop ${i + 1}: ${error.message}`);
+      throw error;
+    }
+    throwIfAborted(signal);
+  }
+  return { starts: new StopImages(starts, schedule), reports };
+}
+
 /** The guide's walk: evenly spaced frames, each from noise; batches of consecutive frames. */
 async function renderEvenlySpaced(runner: BatchRunner, spec: WalkSpec, embeddings: PromptEmbedding[], s: ResolvedSettings, noiseLength: number) {
   const plan = planWalk({ spec, embeddings, seed: s.seed, noiseLength });
   const frames: (RgbFrame | undefined)[] = new Array(plan.frameCount);
   // Frames a checkpoint holds are taken one by one; the rest are batched in order.
   const todo = [...frames.keys()].filter((i) => !runner.takeCompleted(i, [], (f) => (frames[i] = f)));
-  for (let start = 0; start < todo.length; start += s.batchSize) {
-    const indices = todo.slice(start, start + s.batchSize);
-    const out = await runner.render(indices.map((i) => ({ index: i, conditioning: plan.frame(i), startStep: 0, keepSteps: [] })));
-    indices.forEach((i, k) => (frames[i] = out[k]!.frame));
-  }
-  // The walk's cost whether or not a checkpoint supplied some frames: consecutive batches of batchSize.
-  runner.transformerCalls = Math.ceil(plan.frameCount / s.batchSize) * s.steps;
-  runner.frameSteps = plan.frameCount * s.steps;
   let positions: number[];
   if (spec.kind === 'grid') {
     const even = Array.from({ length: spec.gridSize }, (_, i) => i / (spec.gridSize - 1));
     positions = [...even, ...even];
   } else {
     positions = evenPositions(walkExtent(spec), spec.frames);
+  }
+  // Image stops: frames that start at the same step go in one batch (in order within each step).
+  const imageStart = (i: number) => runner.imageStartAt(positions[i]!);
+  const starts = new Map(todo.map((i) => [i, imageStart(i)]));
+  const stepOf = (i: number) => starts.get(i)?.step ?? 0;
+  const ordered = runner.hasStopImages ? [...todo].sort((a, b) => stepOf(a) - stepOf(b) || a - b) : todo;
+  for (let start = 0; start < ordered.length; ) {
+    let end = start + 1;
+    while (end < ordered.length && end - start < s.batchSize && stepOf(ordered[end]!) === stepOf(ordered[start]!)) end++;
+    const indices = ordered.slice(start, end);
+    start = end;
+    const out = await runner.render(indices.map((i) => ({ index: i, conditioning: plan.frame(i), startStep: 0, keepSteps: [], image: starts.get(i) })));
+    indices.forEach((i, k) => (frames[i] = out[k]!.frame));
+  }
+  if (!runner.hasStopImages) {
+    // The walk's cost whether or not a checkpoint supplied some frames: consecutive batches of batchSize.
+    runner.transformerCalls = Math.ceil(plan.frameCount / s.batchSize) * s.steps;
+    runner.frameSteps = plan.frameCount * s.steps;
   }
   return { frames: frames as RgbFrame[], positions };
 }
@@ -175,11 +227,15 @@ interface BatchItem {
   conditioning: FrameConditioning;
   startStep: number;
   keepSteps: readonly number[];
+  /** A chain's image stops: where this frame starts, when an image has a share in it. */
+  image?: FrameImageStart | undefined;
 }
 
 interface RunnerContext {
   /** Image input: frames that would start from noise start at `step` from the noised image latent instead. */
   imageStart?: { step: number; sigma: number; latent: Float32Array };
+  /** A chain's image stops: each frame's start by its position on the path. */
+  stopImages?: StopImages;
   pack: ModelPack;
   schedule: FlowMatchSchedule;
   latent: LatentShape;
@@ -206,6 +262,15 @@ class BatchRunner {
 
   constructor(private readonly ctx: RunnerContext) {
     this.perFrame = ctx.latent.channels * ctx.latent.height * ctx.latent.width;
+  }
+
+  get hasStopImages(): boolean {
+    return this.ctx.stopImages !== undefined;
+  }
+
+  /** Where the frame at `position` starts, with image stops; undefined: from the walk's noise at step 0. */
+  imageStartAt(position: number): FrameImageStart | undefined {
+    return this.ctx.stopImages?.at(position);
   }
 
   /**
@@ -237,14 +302,15 @@ class BatchRunner {
     const b = this.ctx.settings.batchSize;
     for (let start = 0; start < nodes.length; ) {
       let end = start + 1;
-      while (end < nodes.length && end - start < b && nodes[end]!.startStep === nodes[start]!.startStep) end++;
+      const imageStep = (n: PlannedNode) => this.imageStartAt(n.position)?.step ?? 0;
+      while (end < nodes.length && end - start < b && nodes[end]!.startStep === nodes[start]!.startStep && imageStep(nodes[end]!) === imageStep(nodes[start]!)) end++;
       const batch = nodes.slice(start, end);
       start = end;
       const taken: RgbFrame[] = [];
       const before = { resumed: this.resumed, done: this.done };
       if (batch.every((n) => this.takeCompleted(n.index, n.keepSteps, (f) => taken.push(f)))) {
         frames.push(...taken);
-        this.count(batch.length, batch[0]!.startStep);
+        this.count(batch.length, batch[0]!.startStep + (this.imageStartAt(batch[0]!.position)?.step ?? 0));
         this.ctx.options.onProgress?.({ stage: 'decode', framesDone: this.done, framesTotal: this.ctx.frameTotal });
         continue;
       }
@@ -256,6 +322,7 @@ class BatchRunner {
           conditioning: n.blend ? { ...conditioningAt(n), noise: this.blendStart(n) } : conditioningAt(n),
           startStep: n.startStep,
           keepSteps: n.keepSteps,
+          image: this.imageStartAt(n.position),
         })),
       );
       frames.push(...out.map((o) => o.frame));
@@ -268,14 +335,20 @@ class BatchRunner {
     const { pack, schedule, latent, settings: s, negative, frameTotal, options, imageStart } = this.ctx;
     const { signal, onProgress, onBatch } = options;
     // Plans count steps from the first one that runs; with an image that is the image's start step.
-    const offset = imageStart?.step ?? 0;
+    // A chain's image stop: the batch shares its start step (the runner's callers group by it).
+    const stopStart = items[0]!.image;
+    const offset = imageStart?.step ?? stopStart?.step ?? 0;
     const startStep = items[0]!.startStep + offset;
     const keepSteps = items[0]!.keepSteps.map((k) => k + offset);
     const fromImage = imageStart && items[0]!.startStep === 0;
     const t1 = performance.now();
     const denoised = await denoiseBatch({
       pack,
-      frames: fromImage ? items.map((i) => ({ ...i.conditioning, noise: noisedImage(imageStart, i.conditioning.noise) })) : items.map((i) => i.conditioning),
+      frames: fromImage
+        ? items.map((i) => ({ ...i.conditioning, noise: noisedImage(imageStart, i.conditioning.noise) }))
+        : stopStart
+          ? items.map((i) => ({ ...i.conditioning, noise: noisedImage(i.image!, i.conditioning.noise) }))
+          : items.map((i) => i.conditioning),
       negative,
       schedule,
       guidance: s.guidance,
@@ -296,7 +369,7 @@ class BatchRunner {
     this.denoisingMs += t2 - t1;
     this.decodingMs += t3 - t2;
     this.renderedFrames += items.length;
-    this.count(items.length, items[0]!.startStep);
+    this.count(items.length, startStep - (imageStart?.step ?? 0));
     this.done += items.length;
     let states: Float32Array[] | undefined;
     if (keepSteps.length > 0) {
@@ -330,7 +403,7 @@ class BatchRunner {
     this.states.set(index, byStep);
   }
 
-  /** `startStep` as the plan counts it (from the first step that runs). */
+  /** `startStep` as the plan counts it (from the first step that runs; with image stops, the batch's own first step). */
   private count(frames: number, startStep: number): void {
     const steps = this.ctx.schedule.timesteps.length - (this.ctx.imageStart?.step ?? 0) - startStep;
     this.transformerCalls += steps;

@@ -24,7 +24,18 @@ export type WalkSpec =
    * A seamless loop through 2 to 8 prompts and back to the first (A -> B -> ... -> A) with fixed noise; the
    * `frames` images are split between the legs, every stop is one of them.
    */
-  | { kind: 'chain'; prompts: readonly string[]; frames: number };
+  | { kind: 'chain'; prompts: readonly string[]; frames: number; images?: readonly (StopImage | undefined)[] };
+
+/**
+ * A chain stop that starts from a picture (parallel to the chain's prompts; the prompt says what it shows): the
+ * stop's frame is img2img of it at `strength` (as RenderSettings.image), and the frames towards a neighbouring
+ * stop start from it with less and less of it kept (engine/image/StopImages.ts).
+ */
+export interface StopImage {
+  image: Uint8Array;
+  /** As RenderSettings.strength; DEFAULT_STRENGTH when absent. */
+  strength?: number;
+}
 
 /** Sampler settings; anything left out comes from the pack's defaults. */
 export interface RenderSettings {
@@ -168,6 +179,8 @@ export interface RenderReport extends Partial<WalkFigures> {
   resumedFrames: number;
   /** Present when the walk started from an image. */
   image?: InitImageReport;
+  /** A chain with image stops: per stop, what its image did (null: a prompt-only stop). */
+  stopImages?: (InitImageReport | null)[];
 }
 
 export interface RenderResult {

@@ -56,10 +56,24 @@ export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 /** Discord snowflakes, or short names for operator jobs ("ops", "bench-a"). Safe inside Redis key names. */
 const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 letters, digits, _ . or -' });
 
+/** A picture parked with InputImageStore (jobs/inputImages.ts) that a render starts from. */
+const inputImageSchema = z.strictObject({
+  key: z.string().regex(/^img-[a-f0-9]{24}$/, { error: 'must be an input image id' }),
+  bytes: z.number().int().min(1).max(INPUT_IMAGE_MAX_BYTES, { error: `an input image is at most ${INPUT_IMAGE_MAX_BYTES / 1048576} MiB` }),
+  /** Where it came from (a Discord attachment's file name), for messages. */
+  name: z.string().max(200).optional(),
+});
+
+const strengthSchema = z.number().gt(0, { error: 'strength must be above 0' }).max(1, { error: 'strength must be at most 1' });
+
 const promptSchema = z.strictObject({
   text: z.string().trim().min(1, { error: 'is empty' }).refine(hasVisibleCharacter, { error: 'has no visible character' }),
   /** The user who wrote this prompt (morphs, grids and chains are collaborative). */
   contributorId: id,
+  /** A chain stop's picture: that stop's frame starts from it (the text says what it shows). */
+  image: inputImageSchema.optional(),
+  /** With `image`: how much of it is redrawn (the engine's default when absent). */
+  strength: strengthSchema.optional(),
 });
 
 const multipleOf16 = (what: string) =>
@@ -96,16 +110,9 @@ const settingsSchema = z.strictObject({
    */
   smooth: z.enum(SMOOTH_MODES, { error: `must be one of ${SMOOTH_MODES.join(', ')}` }).optional(),
   /** Image input: the picture every frame starts from, stored with InputImageStore (jobs/inputImages.ts). */
-  image: z
-    .strictObject({
-      key: z.string().regex(/^img-[a-f0-9]{24}$/, { error: 'must be an input image id' }),
-      bytes: z.number().int().min(1).max(INPUT_IMAGE_MAX_BYTES, { error: `an input image is at most ${INPUT_IMAGE_MAX_BYTES / 1048576} MiB` }),
-      /** Where it came from (a Discord attachment's file name), for messages. */
-      name: z.string().max(200).optional(),
-    })
-    .optional(),
+  image: inputImageSchema.optional(),
   /** Image input: how much of the picture is redrawn, above 0 and at most 1 (the engine's default when absent). */
-  strength: z.number().gt(0, { error: 'strength must be above 0' }).max(1, { error: 'strength must be at most 1' }).optional(),
+  strength: strengthSchema.optional(),
 });
 
 /**
@@ -162,6 +169,17 @@ export const jobSpecSchema = z
     }
     if (spec.settings.strength !== undefined && spec.settings.image === undefined) {
       ctx.addIssue({ code: 'custom', path: ['settings', 'strength'], message: 'strength needs an image to start from' });
+    }
+    spec.prompts.forEach((prompt, index) => {
+      if (prompt.image !== undefined && spec.kind !== 'chain') {
+        ctx.addIssue({ code: 'custom', path: ['prompts', index, 'image'], message: `only a chain's stops take a picture each; a ${spec.kind} starts from settings.image` });
+      }
+      if (prompt.strength !== undefined && prompt.image === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['prompts', index, 'strength'], message: 'strength needs an image to start from' });
+      }
+    });
+    if (spec.settings.image !== undefined && spec.prompts.some((prompt) => prompt.image !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['settings', 'image'], message: 'a chain starts from pictures at its stops or from one for every frame, not both' });
     }
     if (spec.kind !== 'walk' && spec.settings.stepSize !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['settings', 'stepSize'], message: `stepSize only applies to walks, not to a ${spec.kind}` });

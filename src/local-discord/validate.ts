@@ -248,6 +248,15 @@ export function validateModal(data: unknown): void {
       }
     } else if (c.type === 3 || (typeof c.type === 'number' && c.type >= 5 && c.type <= 8)) {
       validateSelect(problems, path, c);
+    } else if (c.type === 19) {
+      // A file upload: only inside a label; 0-10 files at least, 1-10 at most.
+      if (!path.endsWith('.component')) problems.push({ path: `${path}.type`, code: 'COMPONENT_TYPE_INVALID', message: 'A file upload must be inside a label.' });
+      for (const [key, min] of [['min_values', 0], ['max_values', 1]] as const) {
+        const n = c[key];
+        if (n !== undefined && (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 10)) {
+          problems.push({ path: `${path}.${key}`, code: 'NUMBER_TYPE_MAX', message: `int value should be between ${min} and 10.` });
+        }
+      }
     }
   };
   comps.forEach((c: unknown, i) => {

@@ -8,6 +8,8 @@
  *   POST /playground/api/slash     { userId, channelId, name, options }  -> LocalDiscord.slashCommand
  *   POST /playground/api/click     { userId, messageId, customId }       -> LocalDiscord.clickButton
  *   POST /playground/api/modal     { userId, customId, fields }          -> LocalDiscord.submitModal
+ *   POST /playground/api/upload    { userId, channelId, filename, contentType, data (base64) }
+ *                                  -> LocalDiscord.uploadAttachment (a file for an attachment option); { id }
  *   POST /playground/api/autocomplete { userId, channelId, name, options (one focused) }
  *                                  -> LocalDiscord.autocomplete; answers { choices, answered } once the bot
  *                                  has answered (or after Discord's 3 s, with no choices)
@@ -49,6 +51,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 const MAX_BODY_BYTES = 256 * 1024;
+/** A 12 MiB file in base64, and its JSON around it. */
+const MAX_UPLOAD_BODY_BYTES = 17 * 1024 * 1024;
 
 /** What the page shows about the processes behind it. */
 export interface PlaygroundStatus {
@@ -267,7 +271,8 @@ export class PlaygroundBridge {
       sendJson(res, 403, { error: 'same-origin JSON requests only' });
       return;
     }
-    const body = await readJson(req);
+    // An upload carries a picture (base64: up to 10 MiB of file and some slack); everything else is small.
+    const body = await readJson(req, route === 'upload' ? MAX_UPLOAD_BODY_BYTES : MAX_BODY_BYTES);
     if (!body) {
       sendJson(res, 400, { error: 'the body must be a JSON object' });
       return;
@@ -306,6 +311,16 @@ export class PlaygroundBridge {
           if (!name || !channelId) throw new UserActionError('name and channelId are required');
           const asked = await discord.autocomplete({ guildId: this.#options.guildId, channelId, userId, name, options: toOptions(body.options) });
           sendJson(res, 200, await this.#autocompleteAnswer(asked.interactionId, asked.delivered));
+          return;
+        }
+        case 'upload': {
+          const channelId = str(body.channelId);
+          const filename = str(body.filename);
+          const data = typeof body.data === 'string' ? body.data : undefined;
+          if (!channelId || !filename || data === undefined) throw new UserActionError('channelId, filename and data are required');
+          const contentType = str(body.contentType);
+          const id = discord.uploadAttachment({ channelId, filename, data: Buffer.from(data, 'base64'), ...(contentType ? { contentType } : {}) });
+          sendJson(res, 200, { id });
           return;
         }
         case 'modal': {
@@ -424,12 +439,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<Json | undefined> {
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<Json | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
+    if (size > maxBytes) return undefined;
     chunks.push(chunk as Buffer);
   }
   try {

@@ -276,6 +276,19 @@ export class RenderWorker extends EventEmitter<RenderWorkerEvents> {
       }
       request.settings.image = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
     }
+    if (request.walk.kind === 'chain' && spec.prompts.some((prompt) => prompt.image)) {
+      const images = [];
+      for (const [i, prompt] of spec.prompts.entries()) {
+        if (!prompt.image) {
+          images.push(undefined);
+          continue;
+        }
+        const bytes = await this.producer.inputImages.get(prompt.image.key);
+        if (!bytes) throw new EngineError('BAD_IMAGE', `the picture of stop ${i + 1} has expired (images are kept for a day); start the chain again`);
+        images.push({ image: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), ...(prompt.strength !== undefined ? { strength: prompt.strength } : {}) });
+      }
+      request.walk = { ...request.walk, images };
+    }
     const { frames: completed, states } = await this.checkpoint.load(jobId, backend.name);
     const attempt = Math.max(starts, job.attemptsMade + 1);
     const progress = new ProgressReporter(job, attempt, completed.size, request.framesTotal, this.options.progressIntervalMs ?? 1000);

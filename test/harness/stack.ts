@@ -227,7 +227,8 @@ export class Stack {
     return this.click(user, messageId, buttonId(this.message(messageId), label));
   }
 
-  async submit(user: UserName, customId: string, fields: Record<string, string>): Promise<InteractionHandle> {
+  /** `fields`: text by input id; a file upload takes the ids of files uploaded first (discord.uploadAttachment). */
+  async submit(user: UserName, customId: string, fields: Record<string, string | string[]>): Promise<InteractionHandle> {
     return this.discord.submitModal({ customId, userId: USERS[user], fields });
   }
 

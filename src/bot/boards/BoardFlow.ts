@@ -154,7 +154,10 @@ export class BoardFlow {
   }
 
   private async updateBoard(interaction: ModalSubmitInteraction | ButtonInteraction, view: MessageView): Promise<void> {
-    if (interaction.isButton() || interaction.isFromMessage()) {
+    if (interaction.deferred) {
+      // A chain stop with a picture: the submit was deferred while the picture downloaded.
+      await interaction.editReply(toDiscordOptions(view));
+    } else if (interaction.isButton() || interaction.isFromMessage()) {
       await interaction.update(toDiscordOptions(view));
     } else {
       await this.render.tell(interaction, 'Added.');
@@ -167,7 +170,11 @@ export class BoardFlow {
     await this.updateBoard(interaction, { ...completeView, content: fitText(`${completeView.content}\nQueuing…`, LIMITS.content) });
     const draft: JobDraft = {
       kind: board.kind,
-      prompts: board.slots.map((slot) => ({ text: slot!.text, contributorId: slot!.userId })),
+      prompts: board.slots.map((slot) => ({
+        text: slot!.text,
+        contributorId: slot!.userId,
+        ...(slot!.image ? { image: slot!.image, ...(slot!.strength !== undefined ? { strength: slot!.strength } : {}) } : {}),
+      })),
       settings: board.kind === 'chain' ? chainJobSettings(board.settings, board.slots.length, Math.min(guild.maxFrames, this.bot.jobs.config.limits.maxFrames)) : board.settings,
       requesterId: board.starterId,
       contributors: boardContributors(board),

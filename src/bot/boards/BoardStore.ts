@@ -28,6 +28,16 @@ export interface BoardSlot {
   userId: string;
   /** Filled through the modal (counts for the one-slot-per-member rule); false for the starter's own options. */
   viaModal: boolean;
+  /** A chain stop's picture, parked with InputImageStore (the text says what it shows). */
+  image?: StopPicture;
+  /** With `image`: how much of it is redrawn. */
+  strength?: number;
+}
+
+export interface StopPicture {
+  key: string;
+  bytes: number;
+  name: string;
 }
 
 export interface Board {

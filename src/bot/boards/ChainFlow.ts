@@ -4,14 +4,16 @@
  *
  * - cadd (button): a modal with the member's stop filled in (or an empty one), or an ephemeral reason why not.
  * - cfill (modal submit): adds the member's stop at the end, changes it, or takes it out when left empty, and
- *   updates the board in the same response; the stop that fills the chain queues its job.
+ *   updates the board in the same response; the stop that fills the chain queues its job. A stop with a picture
+ *   (the modal's file upload) is checked from what Discord says about it, then the submit is deferred while the
+ *   picture downloads (size-checked first, as /morph's image) and is parked with InputImageStore.
  * - cmove (button): the starter moves a stop up one place.
  * - cclose (button): the starter closes it with the stops it has (two at least) and its job is queued.
  *
  * The job is one chain render (kind `chain`, the stops in board order, each credited to its member), queued as
  * `board-<id>` like any board's, so it shows in the board's message: queued, progress, then the result.
  */
-import { type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
+import { MessageFlags, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import { hasVisibleCharacter, normalizePrompt } from '../../jobs/index.ts';
 import type { GuildSettings } from '../GuildSettings.ts';
 import type { JobSettings, RenderService } from '../RenderService.ts';
@@ -20,11 +22,12 @@ import { parseMoveTarget } from '../replies/chainViews.ts';
 import { safePrompt, userMention } from '../replies/text.ts';
 import { boardView } from '../replies/views.ts';
 import type { BotServices } from '../types.ts';
+import { checkAttachment, downloadAttachmentImage, type AttachmentInfo } from '../imageInput.ts';
 import { checkPrompt, InputError } from '../validation.ts';
 import type { BoardFlow } from './BoardFlow.ts';
 import { PROMPT_INPUT_ID } from './boardModal.ts';
-import type { Board } from './BoardStore.ts';
-import { chainModal } from './chainModal.ts';
+import type { Board, StopPicture } from './BoardStore.ts';
+import { chainModal, PICTURE_INPUT_ID, STOP_STRENGTH, STRENGTH_INPUT_ID } from './chainModal.ts';
 import { exampleSuggestion } from '../PromptSuggestions.ts';
 import { CHAIN_MIN_STOPS, type ChainClosed, type ChainStore } from './ChainStore.ts';
 
@@ -63,16 +66,40 @@ export class ChainFlow {
     if (!board) return;
     let guild: GuildSettings;
     let text: string | undefined;
+    let attachment: AttachmentInfo | undefined;
+    let strength: number | undefined;
     try {
       guild = await this.bot.guildSettings.get(board.guildId);
       const raw = readStop(interaction);
       // An empty stop (nothing visible in it) takes the member's stop out; anything else is checked as a prompt.
       text = hasVisibleCharacter(normalizePrompt(raw)) ? checkPrompt(raw, 'stop', this.bot.jobs.config.limits, guild) : undefined;
+      attachment = readPicture(interaction);
+      strength = readStrength(interaction);
+      if (attachment) {
+        if (text === undefined) throw new InputError('A stop with a picture needs words saying what it shows; write them in "Your stop" and attach the picture again.');
+        checkAttachment(attachment);
+      } else if (strength !== undefined) {
+        throw new InputError('How much to redraw only applies with a picture; attach one, or leave that field empty.');
+      }
     } catch (error) {
       if (error instanceof InputError) return this.render.tell(interaction, error.message);
       throw error;
     }
-    const result = await this.chains.setStop(boardId, interaction.user.id, text, this.bot.now());
+    let picture: { image: StopPicture; strength?: number } | undefined;
+    if (attachment) {
+      // The download may take longer than Discord's 3 seconds: the board is edited once the picture is in.
+      if (interaction.isFromMessage()) await interaction.deferUpdate();
+      else await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+      try {
+        const bytes = await downloadAttachmentImage(attachment);
+        const key = await this.bot.jobs.inputImages.put(bytes);
+        picture = { image: { key, bytes: bytes.length, name: attachment.name.slice(0, 200) }, ...(strength !== undefined ? { strength } : {}) };
+      } catch (error) {
+        if (error instanceof InputError) return this.render.tell(interaction, `${error.message} Your stop was not changed.`);
+        throw error;
+      }
+    }
+    const result = await this.chains.setStop(boardId, interaction.user.id, text, this.bot.now(), picture);
     switch (result.kind) {
       case 'added':
       case 'changed':
@@ -141,7 +168,8 @@ export class ChainFlow {
 
   private async update(interaction: ButtonInteraction | ModalSubmitInteraction, board: Board): Promise<void> {
     const options = toDiscordOptions(boardView(this.bot.ids, board));
-    if (interaction.isButton() || interaction.isFromMessage()) await interaction.update(options);
+    if (interaction.deferred && (interaction.isButton() || interaction.isFromMessage())) await interaction.editReply(options);
+    else if (interaction.isButton() || interaction.isFromMessage()) await interaction.update(options);
     else await this.render.tell(interaction, 'Done.');
   }
 
@@ -165,6 +193,30 @@ export class ChainFlow {
         return `This chain expired before your change arrived.${yours} Start a new one with /chain.`;
     }
   }
+}
+
+/** The modal's picture: the first uploaded file, if any (a client that knows no file uploads sends none). */
+function readPicture(interaction: ModalSubmitInteraction): AttachmentInfo | undefined {
+  try {
+    return interaction.fields.getUploadedFiles(PICTURE_INPUT_ID, false)?.first() ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readStrength(interaction: ModalSubmitInteraction): number | undefined {
+  let text = '';
+  try {
+    text = interaction.fields.getTextInputValue(STRENGTH_INPUT_ID).trim();
+  } catch {
+    return undefined;
+  }
+  if (text === '') return undefined;
+  const value = Number(text.replace(',', '.'));
+  if (!Number.isFinite(value) || value < STOP_STRENGTH.min || value > STOP_STRENGTH.max) {
+    throw new InputError(`How much to redraw must be a number from ${STOP_STRENGTH.min} to ${STOP_STRENGTH.max} (you wrote “${safePrompt(text, 10)}”); press the button again.`);
+  }
+  return value;
 }
 
 function readStop(interaction: ModalSubmitInteraction): string {

@@ -12,7 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import { LuaScript } from '../../jobs/redis.ts';
-import { OPEN_KEY, type Board, type BoardSlot, type BoardStatus, type BoardStore } from './BoardStore.ts';
+import { OPEN_KEY, type Board, type BoardSlot, type BoardStatus, type BoardStore, type StopPicture } from './BoardStore.ts';
 
 /** The checks every change starts with: the board is there, open, and its time is not up. */
 const OPEN_CHECK = `
@@ -115,9 +115,9 @@ export class ChainStore {
     private readonly boards: BoardStore,
   ) {}
 
-  /** The member's stop: `text`, or undefined to take their stop out. */
-  async setStop(id: string, userId: string, text: string | undefined, now = Date.now()): Promise<SetStopResult> {
-    const stop = text === undefined ? '' : JSON.stringify({ text, userId, viaModal: true } satisfies BoardSlot);
+  /** The member's stop: `text` (and a picture it starts from), or undefined to take their stop out. */
+  async setStop(id: string, userId: string, text: string | undefined, now = Date.now(), picture?: { image: StopPicture; strength?: number }): Promise<SetStopResult> {
+    const stop = text === undefined ? '' : JSON.stringify({ text, userId, viaModal: true, ...(picture ?? {}) } satisfies BoardSlot);
     const reply = await SET_STOP.run<string[]>(this.redis, [], [this.boards.key(id), this.boards.expiryKey, this.boards.openBase, id, userId, stop, now]);
     switch (reply[0]) {
       case 'ADDED':

@@ -27,8 +27,10 @@ export function chainBoardView(ids: CustomIds, board: Board): MessageView {
   const stops = board.slots.flatMap((slot) => (slot ? [slot] : []));
   const max = board.maxStops ?? stops.length;
   const lines = [`⛓️ ${userMention(board.starterId)} started a chain: every member adds a stop, and one loop is rendered through all of them and back to the first.`];
-  const per = Math.max(40, Math.floor(STOPS_SHARE / Math.max(1, stops.length)));
-  stops.forEach((stop, i) => lines.push(`${i + 1}. “${safePrompt(stop.text, per)}” (${userMention(stop.userId)})`));
+  // A picture's name (24 code points at most, and its marker) comes out of the stops' share.
+  const pictures = stops.filter((stop) => stop.image).length;
+  const per = Math.max(40, Math.floor((STOPS_SHARE - 30 * pictures) / Math.max(1, stops.length)));
+  stops.forEach((stop, i) => lines.push(`${i + 1}. “${safePrompt(stop.text, per)}”${stop.image ? ` 🖼️ ${safePrompt(stop.image.name, 24)}` : ''} (${userMention(stop.userId)})`));
   if (board.status === 'open') {
     lines.push(`**${stops.length} of ${max} stops.** One stop per member: press the button again to change yours, or leave it empty to take it out.`);
     lines.push(`${userMention(board.starterId)} can move stops up and close the chain (${CHAIN_MIN_STOPS} stops at least); it renders by itself at ${max} stops.`);

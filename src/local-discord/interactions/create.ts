@@ -143,7 +143,7 @@ export class UserActions {
       throw new UserActionError(`modal "${input.customId}" was opened in another channel`);
     }
     const ctx = this.#context(opened.guildId, opened.channelId, input.userId);
-    const components = submittedComponents(opened, input.fields);
+    const { components, attachments } = submittedComponents(opened, input.fields, (id) => this.deps.store.uploads.get(id));
     opened.submitted = true;
     const messageId = input.messageId ?? opened.messageId;
     const message = messageId ? this.deps.store.messages.get(messageId) : undefined;
@@ -154,7 +154,7 @@ export class UserActions {
     });
     return this.#send(record, ctx, {
       ...(message ? { message: structuredClone(message.data) } : {}),
-      data: { custom_id: input.customId, components },
+      data: { custom_id: input.customId, components, ...(Object.keys(attachments).length ? { resolved: { attachments } } : {}) },
     });
   }
 
@@ -269,7 +269,8 @@ function findComponent(components: unknown, customId: string): Json | undefined 
  * The `data.components` of a modal submit: the modal's own layout (labels or legacy action rows) with each
  * input's value, and numeric ids assigned depth-first where the bot gave none, as Discord does.
  */
-function submittedComponents(opened: OpenedModal, fields: Record<string, string | string[]>): Json[] {
+function submittedComponents(opened: OpenedModal, fields: Record<string, string | string[]>, upload: (id: string) => object | undefined): { components: Json[]; attachments: Record<string, Json> } {
+  const attachments: Record<string, Json> = {};
   let nextId = 0;
   const used = new Set<string>();
   const idOf = (c: Json) => (typeof c.id === 'number' ? c.id : ++nextId);
@@ -288,6 +289,20 @@ function submittedComponents(opened: OpenedModal, fields: Record<string, string 
       return { type: 4, id, custom_id: customId, value };
     }
     const values = given === undefined ? [] : Array.isArray(given) ? given : [given];
+    if (c.type === 19) {
+      // A file upload: the ids of files uploaded first (uploadAttachment), resolved as Discord sends them.
+      const name = `file upload "${customId}" of modal "${opened.modal.custom_id}"`;
+      const min = typeof c.min_values === 'number' ? c.min_values : 1;
+      const max = typeof c.max_values === 'number' ? c.max_values : 1;
+      if (c.required !== false && values.length === 0) throw new UserActionError(`${name} is required`);
+      if (values.length > 0 && values.length < min) throw new UserActionError(`${name} needs at least ${min} files`);
+      if (values.length > max) throw new UserActionError(`${name} takes at most ${max} files`);
+      for (const value of values) {
+        const file = upload(value);
+        if (!file) throw new UserActionError(`no uploaded attachment ${value} (upload it with uploadAttachment first)`);
+        attachments[value] = { ...file };
+      }
+    }
     return { type: c.type, id, custom_id: customId, values };
   };
   const out = (opened.modal.components as unknown[]).filter(isObject).map((c): Json => {
@@ -299,5 +314,5 @@ function submittedComponents(opened: OpenedModal, fields: Record<string, string 
   for (const key of Object.keys(fields)) {
     if (!used.has(key)) throw new UserActionError(`modal "${opened.modal.custom_id}" has no field "${key}"`);
   }
-  return out;
+  return { components: out, attachments };
 }

@@ -2,7 +2,7 @@
 // buttons), the modals it opens and a message box for its slash commands. It acts only through the playground's
 // HTTP routes (slash / click / modal) and learns everything from its WebSocket; no build step, no framework.
 import { markdown, formatTimestamp } from './markdown.js';
-import { analyze, autocompleteQuery, buildCommand, optionHint, visibleCommands } from './slash.js';
+import { analyze, ATTACHMENT_PLACEHOLDER, autocompleteQuery, buildCommand, optionHint, visibleCommands } from './slash.js';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, className, text) => {
@@ -28,6 +28,8 @@ const state = {
   dismissed: new Set(),
   dismissedModals: new Set(),
   modal: null,
+  /** The File picked with 📎 for the next command, or null. */
+  attachment: null,
   /** interaction id -> timer that reports "did not respond" */
   pending: new Map(),
   ws: null,
@@ -798,6 +800,18 @@ function openModal(modal) {
       const text = el('div', 'cv2-text markdown');
       text.innerHTML = markdown(c.content ?? '', mdCtx);
       body.append(text);
+    } else if (c.type === 18 && c.component?.type === 19) {
+      // A file upload: the files are uploaded on submit, as Discord's client does, and their ids sent.
+      const wrap = el('label', 'modal-field');
+      wrap.append(el('span', 'modal-label', c.label ?? ''));
+      if (c.description) wrap.append(el('span', 'modal-description', c.description));
+      const control = el('input', 'modal-file');
+      control.type = 'file';
+      control.name = c.component.custom_id;
+      if ((c.component.max_values ?? 1) > 1) control.multiple = true;
+      if (c.component.required !== false) control.required = true;
+      wrap.append(control);
+      body.append(wrap);
     } else if (c.type === 18) {
       body.append(el('div', 'modal-unsupported', `${c.label ?? 'A field'}: not supported in the playground yet`));
     }
@@ -818,6 +832,14 @@ function openModal(modal) {
     for (const control of form.querySelectorAll('.modal-input')) fields[control.name] = control.value;
     submit.disabled = true;
     try {
+      for (const control of form.querySelectorAll('.modal-file')) {
+        const ids = [];
+        for (const file of control.files ?? []) {
+          const uploaded = await post('upload', { channelId: state.channelId, filename: file.name, contentType: file.type, data: await base64Of(file) });
+          ids.push(uploaded.id);
+        }
+        if (ids.length) fields[control.name] = ids;
+      }
       const result = await post('modal', { customId: modal.modal.custom_id, fields });
       const sourceId = modal.messageId;
       state.dismissedModals.add(modal.interactionId);
@@ -848,7 +870,7 @@ async function sendCommand() {
   const input = $('input');
   const text = input.value;
   if (!text.trim()) return;
-  const ctx = { channels: state.guild.channels, members: state.guild.members };
+  const ctx = { channels: state.guild.channels, members: state.guild.members, attachment: state.attachment?.name };
   const built = buildCommand(text, myCommands(), ctx);
   if (!built.ok) {
     showError(built.errors[0]);
@@ -856,7 +878,15 @@ async function sendCommand() {
   }
   showError('');
   try {
+    // A picked file is uploaded first, as Discord's client does, and the option carries its attachment id.
+    const file = state.attachment;
+    const placeholders = flatOptions(built.options).filter((o) => o.value === ATTACHMENT_PLACEHOLDER);
+    if (file && placeholders.length) {
+      const uploaded = await post('upload', { channelId: state.channelId, filename: file.name, contentType: file.type, data: await base64Of(file) });
+      for (const o of placeholders) o.value = uploaded.id;
+    }
     const result = await post('slash', { channelId: state.channelId, name: built.name, options: built.options });
+    setAttachment(null);
     input.value = '';
     autosize();
     refreshComposer();
@@ -864,6 +894,25 @@ async function sendCommand() {
   } catch (error) {
     showError(error.message);
   }
+}
+
+function flatOptions(options) {
+  return (options ?? []).flatMap((o) => [o, ...flatOptions(o.options)]);
+}
+
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** The file picked with 📎 for the next command (null: none), shown under the message box. */
+function setAttachment(file) {
+  state.attachment = file;
+  $('attached').hidden = !file;
+  $('attached-name').textContent = file ? `📎 ${file.name} (${Math.ceil(file.size / 1024)} KiB)` : '';
+  if (!file) $('attach-file').value = '';
 }
 
 function showError(text) {
@@ -1097,6 +1146,8 @@ function setupComposer() {
   });
   input.addEventListener('blur', () => setTimeout(() => ($('popup').hidden = true), 150));
   input.addEventListener('focus', refreshComposer);
+  $('attach-file').addEventListener('change', () => setAttachment($('attach-file').files?.[0] ?? null));
+  $('attached-remove').addEventListener('click', () => setAttachment(null));
 }
 
 // ---- start --------------------------------------------------------------------------------------------------

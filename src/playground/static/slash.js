@@ -269,6 +269,9 @@ function valueChoices(option, ctx) {
  * The interaction the text stands for: `{ ok: true, name, options }` (options in LocalDiscord's
  * `SlashOptionInput` shape, nested for subcommands) or `{ ok: false, errors }`.
  */
+/** An attachment option's value until the page has uploaded the picked file (then: its attachment id). */
+export const ATTACHMENT_PLACEHOLDER = '\u0000attachment';
+
 export function buildCommand(text, commands, ctx = {}) {
   // A trailing space ends the last word, so the command and subcommand names count as complete.
   const complete = `${text.trim()} `;
@@ -291,6 +294,10 @@ export function buildCommand(text, commands, ctx = {}) {
     if (converted.error) errors.push(converted.error);
     else values.push({ name: option.name, value: converted.value });
   }
+  // A file picked with 📎 goes to the command's first file option when none was typed (as Discord's upload box).
+  const fileOption = a.options.find((o) => o.type === OptionType.ATTACHMENT);
+  if (ctx.attachment && fileOption && !values.some((v) => v.name === fileOption.name)) values.push({ name: fileOption.name, value: ATTACHMENT_PLACEHOLDER });
+  if (ctx.attachment && !fileOption) errors.push(`/${a.path.join(' ')} takes no file: remove the attached one`);
   if (errors.length) return { ok: false, errors };
   let options = values;
   for (let i = a.path.length - 1; i >= 1; i--) options = [{ name: a.path[i], options }];
@@ -345,7 +352,9 @@ function convert(option, raw, ctx) {
     case OptionType.ROLE:
       return /^\d+$/.test(raw) ? { value: raw } : { error: `${name} must be a role id` };
     case OptionType.ATTACHMENT:
-      return { error: `${name}: files cannot be attached from the playground` };
+      // The file picked with 📎 (ctx.attachment: its name); the page uploads it and puts its id here.
+      if (!ctx.attachment) return { error: `${name}: attach a file with the 📎 button first` };
+      return { value: ATTACHMENT_PLACEHOLDER };
     default:
       return { value: raw };
   }
