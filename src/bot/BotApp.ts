@@ -27,6 +27,7 @@ import { ModelLexicons } from './PromptSuggestions.ts';
 import { RenderService } from './RenderService.ts';
 import { JobMessages } from './replies/JobMessages.ts';
 import { ResultDelivery } from './ResultDelivery.ts';
+import { shardOfGuild } from './shards.ts';
 import type { BotContext, JobsPort } from './types.ts';
 
 export interface BotAppOptions {
@@ -99,7 +100,12 @@ export class BotApp {
     const chainFlow = new ChainFlow(services, render, boardFlow, new ChainStore(redis, boards));
     const context: BotContext = { ...services, render, boardFlow, chainFlow };
     const router = new InteractionRouter(context);
-    const delivery = new ResultDelivery(context);
+    // Filled in at login: discord.js learns the shard count and ids then (`auto`).
+    const ownsGuild = (guildId: string) => {
+      const count = client.options.shardCount ?? 1;
+      return count <= 1 || client.ws.shards.has(shardOfGuild(guildId, count));
+    };
+    const delivery = new ResultDelivery(context, ownsGuild);
     try {
       await loginClient(client, { config, log }, (interaction) => void router.handle(interaction));
       await delivery.start();
@@ -112,7 +118,12 @@ export class BotApp {
     }
     gateway.up = true;
     boardFlow.startSweeper();
-    log.info('bot ready', { ...describeBotConfig(config), user: ready.user?.tag, guilds: ready.guilds.cache.size } as Record<string, string | number | undefined>);
+    log.info('bot ready', {
+      ...describeBotConfig(config),
+      user: ready.user?.tag,
+      guilds: ready.guilds.cache.size,
+      shards: `${[...client.ws.shards.keys()].join(',')} of ${client.options.shardCount}`,
+    } as Record<string, string | number | undefined>);
     return new BotApp(context, client, redis, producer, delivery, gateway);
   }
 

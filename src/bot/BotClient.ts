@@ -1,11 +1,13 @@
 /**
  * The discord.js client: Guilds intent only (no privileged intents), no mentions parsed by default, and a
  * REST base URL from the config (Discord's own by default; LocalDiscord in tests and the playground; the
- * gateway URL follows from `GET /gateway/bot` on that base).
+ * gateway URL follows from `GET /gateway/bot` on that base). Shards: the configured ones, or as many as
+ * `GET /gateway/bot` recommends (discord.js internal sharding).
  */
 import { Client, Events, GatewayIntentBits, type Interaction } from 'discord.js';
 import type { BotConfig } from './config.ts';
 import { describeError, type Logger } from './log.ts';
+import { clientShardOptions } from './shards.ts';
 
 export interface BotClientOptions {
   config: BotConfig;
@@ -20,6 +22,7 @@ export function createDiscordClient(options: BotClientOptions): Client {
     allowedMentions: { parse: [], repliedUser: false },
     rest: { api: options.config.apiUrl, version: '10' },
     waitGuildTimeout: options.waitGuildTimeoutMs ?? 5_000,
+    ...clientShardOptions(options.config.shards),
   });
 }
 

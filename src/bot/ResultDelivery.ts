@@ -20,6 +20,8 @@
  *   edit uploads it in place of the last one, at most once per LATENTWALK_PREVIEW_INTERVAL_MS, unless the
  *   server turned them off (/settings previews) or the still is over LATENTWALK_PREVIEW_MAX_BYTES. The final
  *   post replaces the still with the result (or clears it).
+ * - With the shards split over several processes, each one edits the progress of its own shards' guilds only;
+ *   a result is posted by the process the stream handed it to (over REST, which needs no gateway shard).
  */
 import type { JobProgress, JobResult, PreviewStill, ResultAttempt, ResultConsumer } from '../jobs/index.ts';
 import type { BotServices } from './types.ts';
@@ -61,7 +63,14 @@ export class ResultDelivery {
   private readonly progress = new Map<string, ProgressState>();
   private stopped = false;
 
-  constructor(private readonly services: BotServices) {}
+  /**
+   * `ownsGuild`: whether this process runs the gateway shard of a guild. Every bot process hears every job's
+   * progress; only the one that owns the guild edits it (results go to whichever process the stream hands them).
+   */
+  constructor(
+    private readonly services: BotServices,
+    private readonly ownsGuild: (guildId: string) => boolean = () => true,
+  ) {}
 
   async start(): Promise<void> {
     const { jobs, config, log } = this.services;
@@ -109,7 +118,7 @@ export class ResultDelivery {
       const fresh = state;
       void this.services.pending.get(jobId).then(
         async (reply) => {
-          if (!reply || reply.delivered) fresh.ignore = true;
+          if (!reply || reply.delivered || !this.ownsGuild(reply.guildId)) fresh.ignore = true;
           else {
             fresh.previews = await this.previewsAllowed(reply.guildId);
             fresh.reply = reply;

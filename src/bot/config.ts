@@ -43,8 +43,22 @@ export interface BotConfig {
    * resets and restarts (and every bot process of a deployment shares it).
    */
   buttonSecret: string | undefined;
+  /** Gateway shards, in this process and in all of them. */
+  shards: ShardSettings;
   logLevel: LogLevel;
   jobs: JobsConfig;
+}
+
+/**
+ * Which gateway shards the bot runs. `total` unset: as many as Discord recommends (`GET /gateway/bot`). `ids`
+ * set: this process runs only these of `total` (a child of the shard supervisor, or a range run by hand on
+ * another machine); unset: `latentwalk bot` runs all of them, in this process up to `perProcess`, past that
+ * as child processes of `perProcess` shards each.
+ */
+export interface ShardSettings {
+  total: number | undefined;
+  ids: number[] | undefined;
+  perProcess: number;
 }
 
 /** Discord's interaction token lifetime. */
@@ -108,7 +122,42 @@ export const BOT_SETTINGS = {
     'Key that signs button ids. Unset: a random key made once and kept in Redis. Buttons keep working across token resets either way; set it to keep them across a new Redis.',
     { secret: true },
   ),
+  LATENTWALK_SHARDS: intSetting(1, 4096, BOT, 'Gateway shards in all (every process together). Unset: as many as Discord recommends in `GET /gateway/bot` (one per about 1,000 servers).'),
+  LATENTWALK_SHARDS_PER_PROCESS: intSetting(1, 1024, BOT, 'Most gateway shards one bot process runs (discord.js internal sharding); past that, `latentwalk bot` runs one child process per range of this many shards, restarts a child that crashes, and passes SIGTERM on.'),
+  LATENTWALK_SHARD_IDS: setting(
+    z
+      .string()
+      .trim()
+      .regex(/^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/, { error: 'must be shard ids and ranges such as 0-3 or 0,2,5-7' })
+      .transform(parseShardIds)
+      .pipe(z.array(z.number()).min(1, { error: 'must name at least one shard (a range runs low to high)' })),
+    'shard ids and ranges, e.g. 0-3 or 0,2',
+    BOT,
+    'Run only these gateway shards of LATENTWALK_SHARDS in this process (set by `latentwalk bot` for its children; set it yourself to run a range of shards on another machine). Unset: all of them.',
+  ),
 } as const;
+
+/** `0-3,5` → [0, 1, 2, 3, 5]: sorted, without repeats; a range written high to low counts as empty. */
+export function parseShardIds(text: string): number[] {
+  const ids = new Set<number>();
+  for (const part of text.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    for (let id = from; id <= to!; id++) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** [0, 1, 2, 5] → `0-2,5`: how LATENTWALK_SHARD_IDS spells a list. */
+export function formatShardIds(ids: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    let j = i;
+    while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) j++;
+    parts.push(i === j ? String(ids[i]) : `${ids[i]}-${ids[j]}`);
+    i = j;
+  }
+  return parts.join(',');
+}
 
 /**
  * What to do without a token: exactly what to set and where to get it. `where` names where the process reads
@@ -179,6 +228,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
   const maxOpenBoards = orDefault(env, 'LATENTWALK_MAX_OPEN_BOARDS')!;
   const chainStops = orDefault(env, 'LATENTWALK_CHAIN_STOPS')!;
   const buttonSecret = read(env, 'LATENTWALK_BUTTON_SECRET');
+  const shards = overrides.shards ?? loadShardSettings(env);
   const logLevel = settingOrDefault(OPS_SETTINGS, env, 'LATENTWALK_LOG_LEVEL')!;
   return {
     ...discord,
@@ -192,9 +242,24 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env, overrides: B
     maxOpenBoards: overrides.maxOpenBoards ?? maxOpenBoards,
     chainStops: overrides.chainStops ?? chainStops,
     buttonSecret: 'buttonSecret' in overrides ? overrides.buttonSecret : buttonSecret,
+    shards,
     logLevel: overrides.logLevel ?? logLevel,
     jobs: overrides.jobs ?? loadJobsConfig(env),
   };
+}
+
+/** LATENTWALK_SHARDS, _PER_PROCESS and _IDS, checked against each other. */
+export function loadShardSettings(env: NodeJS.ProcessEnv = process.env): ShardSettings {
+  const total = read(env, 'LATENTWALK_SHARDS');
+  const perProcess = orDefault(env, 'LATENTWALK_SHARDS_PER_PROCESS')!;
+  const ids = read(env, 'LATENTWALK_SHARD_IDS');
+  if (ids && total === undefined) {
+    throw new ConfigError('LATENTWALK_SHARD_IDS', 'LATENTWALK_SHARD_IDS needs LATENTWALK_SHARDS (the shard count of all processes together)');
+  }
+  if (ids && total !== undefined && ids[ids.length - 1]! >= total) {
+    throw new ConfigError('LATENTWALK_SHARD_IDS', `LATENTWALK_SHARD_IDS names shard ${ids[ids.length - 1]}, but shards are numbered 0 to ${total - 1} (LATENTWALK_SHARDS=${total})`);
+  }
+  return { total, ids, perProcess };
 }
 
 /** The config as it may be logged: no token. */
@@ -207,5 +272,6 @@ export function describeBotConfig(config: BotConfig): Record<string, unknown> {
     instance: config.instance,
     redis: describeRedisTarget(redisTarget(config.jobs)),
     queue: config.jobs.queueName,
+    shards: config.shards.ids ? `${formatShardIds(config.shards.ids)} of ${config.shards.total}` : (config.shards.total ?? 'recommended'),
   };
 }

@@ -4,12 +4,19 @@
  * it with one line that names the variable. The bot process never loads the render engine. Logs are JSON
  * lines on stderr (pino), never with a token; with LATENTWALK_METRICS_PORT set it serves /metrics and
  * /healthz (healthy once Redis and the Discord gateway are connected).
+ *
+ * Shards: as many as LATENTWALK_SHARDS says, else as Discord recommends. Up to LATENTWALK_SHARDS_PER_PROCESS
+ * of them run in this process (discord.js internal sharding); past that this process registers the commands
+ * and supervises one child `latentwalk bot` per range of shards (bot-shards.ts).
  */
 import { parseArgs } from 'node:util';
 import { notifyReady, watchSupervisor } from '../app/ipc.ts';
 import { BotApp } from '../bot/BotApp.ts';
 import { loadBotConfig, loadRegisterScope, type BotConfig, type RegisterScope } from '../bot/config.ts';
 import { createLogger, describeError, type Logger } from '../bot/log.ts';
+import { fetchRecommendedShards, shardRanges } from '../bot/shards.ts';
+import type { OpsLogger } from '../ops/log.ts';
+import { ShardSupervisor } from './bot-shards.ts';
 import { loadOpsConfig } from '../ops/config.ts';
 import { BotMetrics, bullQueueCounts } from '../ops/metrics.ts';
 import { botHealth, startOpsServer, type OpsServer } from '../ops/server.ts';
@@ -27,8 +34,11 @@ environment:
   LATENTWALK_PREVIEW_INTERVAL_MS  least time between live previews of one job (default 5000; MAX_BYTES=0: off)
   LATENTWALK_BOT_INSTANCE         stable name of this bot in the result stream (default bot-1)
   LATENTWALK_REGISTER_COMMANDS    global|off|<guild id>: register the slash commands at start (default global)
+  LATENTWALK_SHARDS               gateway shards in all (default: as many as GET /gateway/bot recommends)
+  LATENTWALK_SHARDS_PER_PROCESS   most shards in one process (default 16); past that, one child process per range
+  LATENTWALK_SHARD_IDS            run only these shards of LATENTWALK_SHARDS here, e.g. 0-3 (set for the children)
   LATENTWALK_LOG_LEVEL            fatal|error|warn|info|debug|trace|silent (default info)
-  LATENTWALK_METRICS_PORT         serve /metrics and /healthz on this port (default: off)`;
+  LATENTWALK_METRICS_PORT         serve /metrics and /healthz on this port (default: off; child process i: port + i)`;
 
 export async function runBotCommand(argv: string[]): Promise<number> {
   let values;
@@ -41,12 +51,18 @@ export async function runBotCommand(argv: string[]): Promise<number> {
     console.log(BOT_USAGE);
     return 0;
   }
-  const config = loadBotConfig();
+  let config = loadBotConfig();
   const ops = loadOpsConfig();
   const register = loadRegisterScope();
   const log = createLogger({ level: config.logLevel, token: config.token });
   let stopRequested: () => void = () => process.exit(1);
   watchSupervisor(() => stopRequested());
+
+  if (!config.shards.ids) {
+    const total = config.shards.total ?? (await fetchRecommendedShards(config.apiUrl, config.token));
+    config = { ...config, shards: { ...config.shards, total } };
+    if (total > config.shards.perProcess) return runShardProcesses(config, total, register, ops.metricsPort, log, (stop) => (stopRequested = stop));
+  }
 
   let app: BotApp | undefined;
   const metrics = ops.metricsPort !== undefined ? new BotMetrics() : undefined;
@@ -81,6 +97,32 @@ export async function runBotCommand(argv: string[]): Promise<number> {
   // discord.js can keep a reconnect timer alive after destroy() when the gateway was down at that moment;
   // everything is closed by now, so that must not keep the process.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+  return 0;
+}
+
+/** Supervises one child process per range of shards until SIGINT / SIGTERM (or a child crashes too often). */
+async function runShardProcesses(
+  config: BotConfig,
+  total: number,
+  register: RegisterScope,
+  metricsPort: number | undefined,
+  log: OpsLogger,
+  onStopRequested: (stop: () => void) => void,
+): Promise<number> {
+  await registerAtStart(config, register, log);
+  const ranges = shardRanges(total, config.shards.perProcess);
+  log.info(`starting ${ranges.length} bot processes for ${total} shards (LATENTWALK_SHARDS_PER_PROCESS=${config.shards.perProcess})`);
+  const supervisor = await ShardSupervisor.start({ config, total, ranges, env: process.env, log, metricsPort });
+  notifyReady({ service: 'bot', id: config.instance });
+  const failure = await new Promise<string | undefined>((resolve) => {
+    const stop = () => resolve(undefined);
+    onStopRequested(stop);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    void supervisor.failure.then(resolve);
+  });
+  await supervisor.stop();
+  if (failure) throw new Error(`stopped every shard process: ${failure}`);
   return 0;
 }
 
