@@ -123,6 +123,8 @@ async function runShardProcesses(
   });
   await supervisor.stop();
   if (failure) throw new Error(`stopped every shard process: ${failure}`);
+  // As in one process: nothing may keep it once the children are gone.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
   return 0;
 }
 
