@@ -90,8 +90,11 @@ describe('the bot on 4 gateway shards', () => {
       process.kill(killed, 'SIGKILL');
       const killedAt = Date.now();
       await waitFor('the crash noticed', () => logs().some((l) => /bot \(shards 2-3 of 4\) exited/.test(String(l.msg))), 20_000);
-      const during = await results(world.discord, queued);
-      await waitFor('shards 2-3 back', () => readyLines('shards-multi-shards-2-3').length === 2, 120_000, 200);
+      await waitFor('shards 2-3 back', () => readyLines('shards-multi-shards-2-3').length === 2, 240_000, 200);
+      const during = await results(world.discord, queued, 240_000).catch((error: Error) => {
+        const about = logs().filter((l) => queued.some((q) => JSON.stringify(l).includes(q.jobId)));
+        throw new Error(`${error.message}; log lines about those jobs: ${JSON.stringify(about)}; worker: ${world.worker.stdout.slice(-2000)}`);
+      });
       await waitFor('4 sessions again', () => world.sessions().join() === '0/4,1/4,2/4,3/4', 20_000);
       const backAfterMs = Date.parse(String(readyLines('shards-multi-shards-2-3')[1]!['time'])) - killedAt;
       const postedBy = countBy(postedLines(logs()).filter((p) => queued.some((q) => q.jobId === p.jobId)).map((p) => p.instance));

@@ -80,7 +80,7 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
   const total = options.commands ?? 300;
   const withinMs = options.withinMs ?? 10_000;
   const latencyMs = options.latencyMs ?? 150;
-  const commandRate = options.commandRate ?? 20;
+  const commandRate = options.commandRate ?? 5;
   const via = options.via ?? 'interaction';
   const { seeds, guilds } = scaleGuilds(guildCount, 1, channelsPerGuild, 3);
   let skewMs = 0;
@@ -124,7 +124,11 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
         const id = discord.interactionResponse(c.handle.interactionId)?.originalMessageId;
         const meta = id ? discord.messageMeta(id) : undefined;
         return id && meta && !meta.loading && /Queued/.test(discord.message(id)?.content ?? '') ? id : undefined;
-      }, 60_000, 20);
+      }, 60_000, 20).catch((error: Error) => {
+        const state = discord.interactionResponse(c.handle.interactionId);
+        const id = state?.originalMessageId;
+        throw new Error(`${error.message}; the interaction: ${JSON.stringify({ acknowledged: state?.acknowledged, responseType: state?.responseType, content: id ? discord.message(id)?.content : null })}`);
+      });
     }
     const acks = commands.map((c) => discord.interactionResponse(c.handle.interactionId)?.acknowledgedAfterMs ?? Infinity).sort((a, b) => a - b);
 

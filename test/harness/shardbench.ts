@@ -126,12 +126,12 @@ export async function submit(discord: LocalDiscord, list: ScaleGuild[], label: s
 }
 
 /** Waits for each job's result: its GIF on its status message. */
-export async function results(discord: LocalDiscord, done: Done[]): Promise<Done[]> {
+export async function results(discord: LocalDiscord, done: Done[], timeoutMs = 120_000): Promise<Done[]> {
   for (const d of done) {
     const message = await waitFor(`the result in guild ${d.guild.id} (shard ${d.guild.shard})`, () => {
       const m = discord.message(d.messageId);
       return m && m.attachments.length > 0 ? m : undefined;
-    }, 120_000, 50);
+    }, timeoutMs, 50);
     assert.equal(message.attachments.length, 1);
     assert.match(message.attachments[0]!.filename, /\.gif$/);
   }
