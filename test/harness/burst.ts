@@ -82,7 +82,8 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
   const latencyMs = options.latencyMs ?? 150;
   const commandRate = options.commandRate ?? 5;
   const via = options.via ?? 'interaction';
-  const { seeds, guilds } = scaleGuilds(guildCount, 1, channelsPerGuild, 3);
+  // Enough members that nobody passes a server's per-member cap (2 queued by default).
+  const { seeds, guilds } = scaleGuilds(guildCount, 1, channelsPerGuild, Math.max(2, Math.ceil(total / guildCount)));
   let skewMs = 0;
   const redis = await TestRedis.start();
   const discord = await LocalDiscord.start({ token: TOKEN, guilds: seeds, rateLimits: true, latencyMs, requestLogLimit: 1_000_000, now: () => Date.now() + skewMs, log: () => undefined });
@@ -100,6 +101,7 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
 
     // The commands, at commandRate per second.
     const channels = guilds.flatMap((g) => g.channels.map((channelId) => ({ guildId: g.id, channelId, members: g.members })));
+    const perGuild = new Map<string, number>();
     const commands: Command[] = [];
     const started = Date.now();
     for (let i = 0; i < total; i++) {
@@ -109,7 +111,7 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
       const handle = await discord.slashCommand({
         guildId: where.guildId,
         channelId: where.channelId,
-        userId: where.members[Math.floor(i / channels.length) % where.members.length]!,
+        userId: where.members[nextIndex(perGuild, where.guildId) % where.members.length]!,
         name: 'loop',
         options: [
           { name: 'prompt', value: `burst ${i}` },
@@ -219,6 +221,13 @@ function countingLogger(inner: Logger, posted: Map<string, number>): Logger {
     warn: (m, f) => inner.warn(m, f),
     error: (m, f) => inner.error(m, f),
   };
+}
+
+/** 0, 1, 2, ... per key. */
+function nextIndex(counts: Map<string, number>, key: string): number {
+  const n = counts.get(key) ?? 0;
+  counts.set(key, n + 1);
+  return n;
 }
 
 function pct(sorted: number[], p: number): number {

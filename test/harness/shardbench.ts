@@ -92,7 +92,7 @@ export async function roundTrip(discord: LocalDiscord, list: ScaleGuild[], label
   return results(discord, await submit(discord, list, label));
 }
 
-/** `/loop` (2 frames, 1 step) from one member of every guild; each answered (queued) within 3 s. */
+/** `/loop` (2 frames, 1 step) from one member of every guild; each answered within 3 s, and submitted. */
 export async function submit(discord: LocalDiscord, list: ScaleGuild[], label: string): Promise<Done[]> {
   const sent: { guild: ScaleGuild; handle: InteractionHandle; at: number }[] = [];
   for (const [i, guild] of list.entries()) {
@@ -119,7 +119,11 @@ export async function submit(discord: LocalDiscord, list: ScaleGuild[], label: s
     }, 10_000, 10);
     const firstResponseMs = state.acknowledgedAfterMs ?? Date.now() - at;
     assert.ok(firstResponseMs < 3000, `guild ${guild.id}: first response after ${firstResponseMs} ms`);
-    const messageId = await waitFor(`the status message in guild ${guild.id}`, () => discord.interactionResponse(handle.interactionId)?.originalMessageId, 10_000);
+    // Past the deferral: the job is submitted once the status message shows it (queued, rendering or done).
+    const messageId = await waitFor(`the status message in guild ${guild.id}`, () => {
+      const id = discord.interactionResponse(handle.interactionId)?.originalMessageId;
+      return id && discord.messageMeta(id)?.loading === false ? id : undefined;
+    }, 30_000);
     done.push({ guild, jobId: `render-${handle.interactionId}`, messageId, firstResponseMs });
   }
   return done;
