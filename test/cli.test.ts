@@ -87,7 +87,8 @@ describe('latentwalk render (CLI)', () => {
     assert.match(r.stdout, /m\.mp4: MP4 \d+x\d+, 8 frames at 10\.00 fps/);
     const report = JSON.parse(readFileSync(join(work, 'mp4.json'), 'utf8'));
     assert.equal(report.output.format, 'mp4');
-    assert.equal(report.output.quality, 24);
+    // The quantizer picked for the frames (mp4.ts AUTO_MP4_QPS).
+    assert.ok([24, 22, 20].includes(report.output.quality), `quantizer ${report.output.quality}`);
     const w = cli('render', 'loop', 'a dog', '--frames', '4', '--out', 'l.webp');
     assert.equal(w.code, 0, w.stderr);
     const meta = await sharp(readFileSync(join(work, 'l.webp')), { animated: true }).metadata();

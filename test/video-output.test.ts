@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { encodeArtifact, type RgbFrame } from '../src/engine/index.ts';
 import { EngineError } from '../src/engine/errors.ts';
-import { encodeMp4 } from '../src/engine/output/mp4.ts';
+import { AUTO_MP4_MAX_BITS_PER_PIXEL, DEFAULT_MP4_QP, encodeMp4, encodeMp4Auto, toYuv420 } from '../src/engine/output/mp4.ts';
 import { faststartMp4 } from '../src/engine/output/mp4Faststart.ts';
 import { decodeMp4, framesPsnr, readMp4 } from './harness/mp4.ts';
 
@@ -73,12 +73,45 @@ describe('MP4 output', () => {
     const fitted = await encodeArtifact(frames, { format: 'mp4', fps: 10, maxBytes: budget });
     assert.ok(fitted.bytes.length <= budget, `${fitted.bytes.length} > ${budget}`);
     assert.ok(fitted.reductions.length > 0);
-    assert.match(fitted.reductions[0]!, /^H\.264 quantizer 24 -> 27$/);
-    assert.ok(fitted.quality! > 24);
+    // The ladder starts from the quantizer picked for the frames (smooth gradients: a fine one) and goes to 27.
+    assert.ok(full.quality! <= DEFAULT_MP4_QP);
+    assert.equal(fitted.reductions[0], `H.264 quantizer ${full.quality} -> 27`);
+    assert.ok(fitted.quality! >= 27);
     await assert.rejects(
       encodeArtifact(frames, { format: 'mp4', fps: 10, maxBytes: 1200 }),
       (e: unknown) => e instanceof EngineError && e.code === 'BUDGET_UNREACHABLE' && /the MP4 is still/.test(e.message),
     );
+  });
+
+  it('picks a fine quantizer for flat frames and keeps the default for busy ones', async () => {
+    const flat = await encodeMp4Auto(gradientFrames(16, 128, 128), { fps: 10 });
+    assert.equal(flat.qp, 20);
+    assert.ok(flat.bytes.length * 8 <= AUTO_MP4_MAX_BITS_PER_PIXEL * 128 * 128 * 16);
+    // Deterministic noise: every quantizer is far over the bits-per-pixel cap, so the first (coarsest) stays.
+    let seed = 7;
+    const noise: RgbFrame[] = Array.from({ length: 8 }, () => ({
+      width: 64,
+      height: 64,
+      data: Uint8Array.from({ length: 64 * 64 * 3 }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24)),
+    }));
+    const busy = await encodeMp4Auto(noise, { fps: 10 });
+    assert.equal(busy.qp, DEFAULT_MP4_QP);
+    assert.deepEqual(busy.bytes, (await encodeMp4(noise, { fps: 10, qp: DEFAULT_MP4_QP })).bytes);
+  });
+
+  it('converts to BT.601 limited-range 4:2:0 with rounding and each 2x2 block\'s mean chroma', () => {
+    // Block 1: white; block 2: a hard red / blue edge through the block (left column red, right blue).
+    const px = [
+      [255, 255, 255], [255, 255, 255], [255, 0, 0], [0, 0, 255],
+      [255, 255, 255], [255, 255, 255], [255, 0, 0], [0, 0, 255],
+    ];
+    const frame: RgbFrame = { width: 4, height: 2, data: Uint8Array.from(px.flat()) };
+    const out = new Uint8Array(4 * 2 * 1.5);
+    toYuv420(frame, 4, 2, out);
+    assert.deepEqual([...out.subarray(0, 8)], [235, 235, 81, 41, 235, 235, 81, 41], 'luma, rounded (blue is 40.97: truncating gives 40)');
+    assert.deepEqual([out[8], out[10]], [128, 128], 'white: neutral chroma');
+    // Mean of red and blue: U = 128 + (-0.148223 * 255 + 0.439216 * 255) / 2, V = 128 + (0.439216 - 0.071427) * 255 / 2.
+    assert.deepEqual([out[9], out[11]], [165, 175], 'the edge block gets the mean colour, not its top-left pixel\'s');
   });
 
   it('faststart moves moov in front and keeps the samples where the index says', async () => {

@@ -15,8 +15,22 @@ import { EngineError, throwIfAborted } from '../errors.ts';
 import type { RgbFrame } from '../frames.ts';
 import { faststartMp4 } from './mp4Faststart.ts';
 
-/** Default quantizer: 24 keeps PSNR above the GIF's on the bench walk at a sixth of its bytes (bench/video.ts). */
+/**
+ * Default (and coarsest automatic) quantizer: 24 keeps PSNR above the GIF's on the bench's synthetic walk at
+ * a sixth of its bytes (bench/video.ts).
+ */
 export const DEFAULT_MP4_QP = 24;
+/**
+ * The automatic choice (encodeMp4Auto) tries these, coarsest first. On flat, few-colour frames (the bundled
+ * shapes model) the GIF is nearly lossless and the MP4 needs 20 to match its PSNR, which costs little there.
+ */
+export const AUTO_MP4_QPS = [DEFAULT_MP4_QP, 22, 20] as const;
+/**
+ * A finer quantizer is kept only while the file stays at or under this many bits per pixel and frame. On the
+ * bench's synthetic walk (texture, gradients) quantizer 22 is 0.47 and 24 is 0.32, so it stays at 24 (5.9x
+ * smaller than the GIF); the shapes model's morph is 0.11 at 20 (9.3x smaller).
+ */
+export const AUTO_MP4_MAX_BITS_PER_PIXEL = 0.4;
 /** The encoder's range is 10..51; the byte budget stops at 42, where blocks show plainly. */
 export const MAX_BUDGET_QP = 42;
 
@@ -48,7 +62,7 @@ interface H264Encoder {
   quantizationParameter: number;
   groupOfPictures: number;
   initialize(): void;
-  addFrameRgba(buffer: Uint8Array): void;
+  addFrameYuv(buffer: Uint8Array): void;
   finalize(): void;
   delete(): void;
   FS: { readFile(path: string): Uint8Array; unlink(path: string): void };
@@ -110,11 +124,11 @@ export async function encodeMp4(frames: readonly RgbFrame[], options: Mp4Options
     // One key frame every 2 s or so: seeking stays cheap, P-frames do the rest.
     encoder.groupOfPictures = Math.max(1, Math.min(250, Math.round(fps * 2)));
     encoder.initialize();
-    const rgba = new Uint8Array(width * height * 4);
+    const yuv = new Uint8Array((width * height * 3) / 2);
     for (const frame of frames) {
       throwIfAborted(signal);
-      toRgba(frame, width, height, rgba);
-      encoder.addFrameRgba(rgba);
+      toYuv420(frame, width, height, yuv);
+      encoder.addFrameYuv(yuv);
     }
     encoder.finalize();
     const bytes = encoder.FS.readFile(encoder.outputFilename);
@@ -131,17 +145,62 @@ export async function encodeMp4(frames: readonly RgbFrame[], options: Mp4Options
   }
 }
 
-/** Copies the top-left `width` x `height` of an RGB frame into RGBA (alpha is ignored by the encoder). */
-function toRgba(frame: RgbFrame, width: number, height: number, out: Uint8Array): void {
+export interface AutoMp4Result extends Mp4Result {
+  /** The quantizer chosen. */
+  qp: number;
+}
+
+/**
+ * Encodes at each of AUTO_MP4_QPS in turn, coarsest first, and keeps the finest whose file stays within
+ * AUTO_MP4_MAX_BITS_PER_PIXEL: flat content gets a finer quantizer for few bytes, busy content stays at
+ * DEFAULT_MP4_QP. Deterministic (the encoder is); one to three encodes.
+ */
+export async function encodeMp4Auto(frames: readonly RgbFrame[], options: Omit<Mp4Options, 'qp'>): Promise<AutoMp4Result> {
+  let best: AutoMp4Result | undefined;
+  for (const qp of AUTO_MP4_QPS) {
+    const r = await encodeMp4(frames, { ...options, qp });
+    const cap = (AUTO_MP4_MAX_BITS_PER_PIXEL * r.width * r.height * r.frameCount) / 8;
+    if (best && r.bytes.length > cap) break;
+    best = { ...r, qp };
+    if (r.bytes.length > cap) break;
+  }
+  return best!;
+}
+
+/**
+ * The top-left `width` x `height` of an RGB frame as planar YUV 4:2:0 (I420), BT.601 limited range: what
+ * players assume for an SD stream without colour info, and what the test decoder inverts.
+ *
+ * Why not the package's addFrameRgba: it truncates instead of rounding (every value biased down half a level)
+ * and takes each 2x2 block's chroma from its top-left pixel alone, so a hard colour edge through a block gets
+ * the wrong colour on up to three of its four pixels. Here each chroma sample is the block's mean (the
+ * least-squares choice), which is worth +1.4 dB at quantizer 24 on the bundled model's flat shapes (bench/video.ts).
+ */
+export function toYuv420(frame: RgbFrame, width: number, height: number, out: Uint8Array): void {
   const src = frame.data;
+  const stride = frame.width * 3;
+  const cw = width >> 1;
+  const uBase = width * height;
+  const vBase = uBase + (uBase >> 2);
   for (let y = 0; y < height; y++) {
-    let s = y * frame.width * 3;
-    let d = y * width * 4;
-    for (let x = 0; x < width; x++, s += 3, d += 4) {
-      out[d] = src[s]!;
-      out[d + 1] = src[s + 1]!;
-      out[d + 2] = src[s + 2]!;
-      out[d + 3] = 255;
+    let s = y * stride;
+    let d = y * width;
+    for (let x = 0; x < width; x++, s += 3, d++) {
+      out[d] = Math.round(16 + 0.256788 * src[s]! + 0.504129 * src[s + 1]! + 0.097906 * src[s + 2]!);
+    }
+  }
+  for (let cy = 0; cy < height >> 1; cy++) {
+    const top = 2 * cy * stride;
+    const bottom = top + stride;
+    for (let cx = 0; cx < cw; cx++) {
+      const a = top + 6 * cx;
+      const b = bottom + 6 * cx;
+      // Sums of the block's four pixels; the coefficients below carry the 1/4.
+      const r = src[a]! + src[a + 3]! + src[b]! + src[b + 3]!;
+      const g = src[a + 1]! + src[a + 4]! + src[b + 1]! + src[b + 4]!;
+      const bl = src[a + 2]! + src[a + 5]! + src[b + 2]! + src[b + 5]!;
+      out[uBase + cy * cw + cx] = Math.round(128 - 0.03705575 * r - 0.07274825 * g + 0.109804 * bl);
+      out[vBase + cy * cw + cx] = Math.round(128 + 0.109804 * r - 0.091947 * g - 0.01785675 * bl);
     }
   }
 }

@@ -2,7 +2,9 @@
  * The byte budget for the video formats (MP4, animated WebP), with budget.ts's fitBudget.
  *
  * Ladder, in order (each step keeps the earlier ones):
- *   1. quality: MP4 quantizer +3 (24 -> 27 -> 30 -> 33 -> 36; each about -40% bytes on the bench walk). A
+ *   0. MP4 starts at the quantizer encodeMp4Auto picks from the frames (24, or 22 / 20 on flat content that
+ *      stays small; see mp4.ts).
+ *   1. quality: MP4 quantizer up to 27, then +3 (27 -> 30 -> 33 -> 36; each about -40% bytes on the bench walk). A
  *      codec's own quality knob costs the least per byte. WebP has no quality steps: libvips writes an animated
  *      WebP without key frames, and libwebp's lossy animation keeps a pixel from the previous frame while it
  *      differs from the new one by less than a quality-dependent threshold (about 4 levels at 80, 6 at 70),
@@ -18,7 +20,7 @@
 import type { RgbFrame } from '../frames.ts';
 import { MIN_SIDE_PX, SCALE_STEP, fitBudget, pickFrames, type Step } from './budget.ts';
 import { pingPongOrder } from './frameOrder.ts';
-import { DEFAULT_MP4_QP, MAX_BUDGET_QP, encodeMp4 } from './mp4.ts';
+import { DEFAULT_MP4_QP, MAX_BUDGET_QP, encodeMp4, encodeMp4Auto } from './mp4.ts';
 import { resizeFrames, type ResizeKernel } from './resize.ts';
 import { DEFAULT_WEBP_QUALITY, encodeWebp } from './webp.ts';
 
@@ -55,7 +57,7 @@ interface VideoPlan {
 
 interface Ladder {
   label: string;
-  /** First the cheap steps (taken before any size step), then the last resort ones. */
+  /** levels[0] is where an MP4 starts: encodeMp4Auto's choice, DEFAULT_MP4_QP or finer. First the cheap steps (taken before any size step), then the last resort ones. */
   levels: readonly number[];
   cheap: number;
   describe: (from: number, to: number) => string;
@@ -92,9 +94,12 @@ export async function encodeVideoWithinBudget(frames: readonly RgbFrame[], forma
   const canDrop = (p: VideoPlan): boolean => p.frames >= 3;
   const fpsText = (fps: number): string => String(Math.round(fps * 100) / 100);
 
+  // The quantizer encodeMp4Auto chose for the first encode (the reductions start from it).
+  let autoQp: number | undefined;
+  const levelAt = (step: number): number => (step === 0 && autoQp !== undefined ? autoQp : ladder.levels[step]!);
   const qualityStep = (p: VideoPlan): Step<VideoPlan> => ({
     plan: { ...p, qualityStep: p.qualityStep + 1 },
-    reduction: ladder.describe(ladder.levels[p.qualityStep]!, ladder.levels[p.qualityStep + 1]!),
+    reduction: ladder.describe(levelAt(p.qualityStep), ladder.levels[p.qualityStep + 1]!),
     expected: ladder.expected,
   });
   const scaleStep = (p: VideoPlan): Step<VideoPlan> => {
@@ -135,6 +140,11 @@ export async function encodeVideoWithinBudget(frames: readonly RgbFrame[], forma
     const ordered = options.rubberBand ? pingPongOrder(kept.length).map((i) => kept[i]!) : kept;
     const quality = ladder.levels[p.qualityStep]!;
     const signal = options.signal ? { signal: options.signal } : {};
+    if (format === 'mp4' && p.qualityStep === 0) {
+      const r = await encodeMp4Auto(ordered, { fps: p.fps, ...signal });
+      autoQp ??= r.qp;
+      return { bytes: r.bytes, width: r.width, height: r.height, frameCount: r.frameCount, fps: r.fps, quality: r.qp };
+    }
     if (format === 'mp4') {
       const r = await encodeMp4(ordered, { fps: p.fps, qp: quality, ...signal });
       return { bytes: r.bytes, width: r.width, height: r.height, frameCount: r.frameCount, fps: r.fps, quality };
