@@ -21,6 +21,9 @@ import { loadOpsConfig } from '../ops/config.ts';
 import { BotMetrics, bullQueueCounts } from '../ops/metrics.ts';
 import { botHealth, startOpsServer, type OpsServer } from '../ops/server.ts';
 import { CliUsageError } from './CliError.ts';
+
+/** How long a stopping bot process may take before it exits anyway. */
+const STOP_DEADLINE_MS = 20_000;
 import { registerCommands } from './register-commands.ts';
 
 export const BOT_USAGE = `usage: latentwalk bot
@@ -92,8 +95,16 @@ export async function runBotCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // A stop that cannot finish (Redis gone for good, a supervisor SIGKILLed with it) must not leave the
+  // process running: it exits after STOP_DEADLINE_MS whatever is still pending.
+  const deadline = setTimeout(() => {
+    log.warn(`bot stop did not finish within ${STOP_DEADLINE_MS} ms; exiting`);
+    process.exit(1);
+  }, STOP_DEADLINE_MS);
+  deadline.unref();
   await app.stop();
   await opsServer?.close();
+  clearTimeout(deadline);
   // discord.js can keep a reconnect timer alive after destroy() when the gateway was down at that moment;
   // everything is closed by now, so that must not keep the process.
   setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
