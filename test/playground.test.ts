@@ -50,8 +50,8 @@ before(async () => {
   delete env['REDIS_URL'];
   // Room for a render long enough to cancel part-way (the bundled model renders a 64x64 frame step in ms).
   env['LATENTWALK_MAX_STEPS'] = '200';
-  // The prompts below are the shapes model's words (the default model may change): named, not left to the default.
-  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0', '--model', 'shapes'], {
+  // The default model, as `npm run playground` runs it; the prompts below are its own suggestions.
+  child = spawn(process.execPath, [join(REPO_ROOT, 'bin/latentwalk.js'), 'playground', '--port', '0'], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -270,18 +270,28 @@ describe('the playground page', { skip: noChromium, timeout: 300_000 }, () => {
     await page.locator('#attached', { hasText: 'photo.png' }).waitFor();
     const input = page.locator('#input');
     await input.click();
-    await input.pressSequentially('/morph from:a red circle to:a blue square frames:3 strength:0.25');
+    await input.pressSequentially(`/morph from:${P0} to:${P1} frames:3 strength:0.25`);
     await input.press('Enter');
-    // The shapes model ships no vae_encoder (its model card: "encoder ... not shipped"), so the worker, having
-    // read the picture the bot downloaded from the local CDN, refuses it by name: the file went all the way.
-    const message = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) }).filter({ hasText: 'vae_encoder' }).last();
-    await message.waitFor({ timeout: 120_000 });
-    assert.match(await message.locator('.message-content').innerText(), /this model \(shapes\) has no vae_encoder; image input needs a pack exported with its VAE encoder/);
+    const morphs = page.locator('.message', { has: page.locator('.reply-command', { hasText: '/morph' }) });
+    if (existsSync(join(DEFAULT_PACK.dir, 'vae_encoder', 'model.onnx'))) {
+      // The picture went all the way: the bot downloaded it from the local CDN, the worker encoded it with the
+      // model's vae_encoder, and the result says it started from it.
+      const message = morphs.filter({ hasText: 'photo.png' }).last();
+      await message.locator('.embed-image img').waitFor({ timeout: 150_000 });
+      assert.match(await message.locator('.message-content').innerText(), /✅ morph/);
+      assert.match(await message.locator('[data-field="Started from"] .embed-field-value').innerText(), /photo\.png.*strength 0\.25/);
+    } else {
+      // A model without a vae_encoder: the worker, having read the picture the bot downloaded from the local
+      // CDN, refuses it by name: the file went all the way.
+      const message = morphs.filter({ hasText: 'vae_encoder' }).last();
+      await message.waitFor({ timeout: 120_000 });
+      assert.match(await message.locator('.message-content').innerText(), /has no vae_encoder; image input needs a pack exported with its VAE encoder/);
+    }
     assert.equal(await page.locator('#attached').isHidden(), true, 'the file is used once');
     // A command without a file option refuses the picked file in the composer, before anything is sent.
     await page.locator('#attach-file').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: photo });
     await input.click();
-    await input.pressSequentially('/loop prompt:a green star');
+    await input.pressSequentially(`/loop prompt:${P2}`);
     await input.press('Enter');
     await page.locator('#composer-error', { hasText: '/loop takes no file' }).waitFor();
     await page.locator('#attached-remove').click();
