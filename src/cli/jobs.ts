@@ -5,7 +5,8 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadJobsConfig } from '../jobs/config.ts';
+import { loadJobsConfig } from '../jobs/config.ts';
+import { ConfigError } from '../settings/index.ts';
 import { JOB_KINDS, OUTPUT_FORMATS, PROMPTS_PER_KIND, describePromptCount, type JobKind, type JobRenderSettings, type OutputFormat } from '../jobs/contract.ts';
 import { JobNotFoundError, JobStateError, RedisUnusableError, SubmitRefusedError } from '../jobs/errors.ts';
 import { readImageHeader } from '../jobs/imageHeader.ts';

@@ -7,7 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { notifyReady, watchSupervisor } from '../app/ipc.ts';
-import { ConfigError, loadJobsConfig, type JobsConfigOverrides } from '../jobs/config.ts';
+import { loadJobsConfig, type JobsConfigOverrides } from '../jobs/config.ts';
+import { ConfigError } from '../settings/index.ts';
 import { RedisUnusableError } from '../jobs/errors.ts';
 import { describeRedisTarget, redisTarget } from '../jobs/redis.ts';
 import { loadOpsConfig } from '../ops/config.ts';
