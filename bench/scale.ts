@@ -7,16 +7,35 @@
  * 2. Rate limits: 300 results finishing within 10 s across 60 channels of 30 guilds, with Discord's limits
  *    enforced and 150 ms added to every call, through the interaction tokens and as channel messages (tokens
  *    expired): posts/s, 429s, invalid requests, and the first response of the 300 commands (p50/p95/max).
+ * 3. A fleet (bench/fleet.ts): the bot on 4 shards in one process, 8 no-op workers and Redis, 500 guilds
+ *    submitting --jobs /loop commands as a Poisson stream at 90% of the workers' capacity, 5 guilds 10x busier
+ *    than the rest: throughput, queue waits (quiet / busy guilds, idle queue), Jain's fairness index, results
+ *    posted once, Redis memory per queued job, the bot's CPU per 1,000 jobs.
  *
- * Options: --results N (default 300), --latency MS (default 150), --skip-shards.
+ * Options: --results N (default 300), --latency MS (default 150), --skip-shards; --jobs N (default 5000),
+ * --render-ms MS (the no-op render, default 1000), --guilds N (default 500), --skip-fleet; --fleet runs only part 3.
  */
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resultBurst, type BurstFigures } from '../test/harness/burst.ts';
 import { shardBench, type ShardFigures } from '../test/harness/shardbench.ts';
+import { fleetBench, type FleetFigures, type WaitFigures } from './fleet.ts';
 
-const { values } = parseArgs({ options: { results: { type: 'string' }, latency: { type: 'string' }, 'skip-shards': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    results: { type: 'string' },
+    latency: { type: 'string' },
+    'skip-shards': { type: 'boolean' },
+    fleet: { type: 'boolean' },
+    'skip-fleet': { type: 'boolean' },
+    jobs: { type: 'string' },
+    'render-ms': { type: 'string' },
+    guilds: { type: 'string' },
+  },
+});
 const RESULTS = Number(values.results ?? 300);
 const LATENCY = Number(values.latency ?? 150);
+const FLEET_ONLY = values.fleet === true;
 
 function printShards(f: ShardFigures): void {
   console.log(
@@ -37,11 +56,51 @@ function printBurst(f: BurstFigures): void {
   );
 }
 
-if (!values['skip-shards']) {
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function printWaits(label: string, w: WaitFigures): void {
+  console.log(`  ${label.padEnd(34)} ${String(w.jobs).padStart(5)} jobs: p50 ${seconds(w.p50)}, p95 ${seconds(w.p95)}, p99 ${seconds(w.p99)}, mean ${seconds(w.mean)}`);
+}
+
+function printFleet(f: FleetFigures): void {
+  console.log(
+    `  ${f.jobs} jobs in ${(f.loadPhaseMs / 1000).toFixed(0)} s: throughput ${f.throughput.toFixed(2)} jobs/s (arrivals ${f.arrivalsPerSecond.toFixed(2)}/s), ` +
+      `workers busy ${(f.utilization * 100).toFixed(0)}% (a job ${f.serviceMs.toFixed(0)} ms start to finish, ${f.renderMs} ms of it the no-op render)`,
+  );
+  console.log('  queue wait (submit to a worker starting it):');
+  printWaits('idle queue (workers mostly idle)', f.idle);
+  printWaits(`quiet guilds (${f.guilds - f.busyGuilds})`, f.quiet);
+  printWaits(`busy guilds (${f.busyGuilds}, ${f.busyFactor}x the rate)`, f.busy);
+  console.log(
+    `  fairness: Jain's index of the ${f.guilds}-guild mean waits ${f.jain.toFixed(3)}; quiet guilds' p95 is ${f.quietVsIdleP95.toFixed(1)}x the idle queue's (goal: within 2x); ` +
+      `quiet p95 / busy p95 ${(f.quiet.p95 / Math.max(1, f.busy.p95)).toFixed(2)}`,
+  );
+  console.log(
+    `  results posted exactly once: ${f.posted.once}/${f.posted.once + f.posted.twice + f.posted.missing} (twice or more: ${f.posted.twice}, missing: ${f.posted.missing}); ` +
+      `first responses p50 ${f.firstResponse.p50} ms, p95 ${f.firstResponse.p95} ms, max ${f.firstResponse.max} ms, over 3 s: ${f.firstResponse.over3s}; 429s: ${f.rateLimited}`,
+  );
+  console.log(
+    `  Redis memory per queued job: ${(f.redisBytesPerQueuedJob / 1024).toFixed(1)} KiB (used_memory delta over ${f.memoryJobs} queued jobs); ` +
+      `the bot's CPU: ${f.botCpuSecondsPer1000.toFixed(1)} s per 1,000 jobs (${f.shards} shards, one process)`,
+  );
+}
+
+if (!values['skip-shards'] && !FLEET_ONLY) {
   console.log('sharding (LocalDiscord: 8 guilds, 2 per shard, unsharded sessions refused past 2 guilds; tiny-pack worker):');
   printShards(await shardBench({ mode: 'internal' }));
   printShards(await shardBench({ mode: 'processes' }));
 }
-console.log(`rate limits (${RESULTS} results within 10 s, 30 guilds x 2 channels, Discord's buckets + global 50/s, +${LATENCY} ms per call):`);
-for (const via of ['interaction', 'channel'] as const) printBurst(await resultBurst({ commands: RESULTS, latencyMs: LATENCY, via }));
+if (!FLEET_ONLY) {
+  console.log(`rate limits (${RESULTS} results within 10 s, 30 guilds x 2 channels, Discord's buckets + global 50/s, +${LATENCY} ms per call):`);
+  for (const via of ['interaction', 'channel'] as const) printBurst(await resultBurst({ commands: RESULTS, latencyMs: LATENCY, via }));
+}
+if (!values['skip-fleet']) {
+  const jobs = Number(values.jobs ?? 5000);
+  const guilds = Number(values.guilds ?? 500);
+  const load = loadavg().map((x) => x.toFixed(1)).join(' ');
+  console.log(`fleet (${guilds} guilds, 5 of them 10x busier, 8 no-op workers, bot on 4 shards, Discord's rate limits; ${cpus().length} CPUs, load average ${load} at the start):`);
+  printFleet(await fleetBench({ jobs, guilds, ...(values['render-ms'] ? { renderMs: Number(values['render-ms']) } : {}) }));
+}
 process.exit(0);
