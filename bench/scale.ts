@@ -75,7 +75,7 @@ function printFleet(f: FleetFigures): void {
   printWaits(`busy guilds (${f.busyGuilds}, ${f.busyFactor}x the rate)`, f.busy);
   console.log(
     `  fairness: Jain's index of the ${f.guilds}-guild mean waits ${f.jain.toFixed(3)}; quiet guilds' p95 is ${f.quietVsIdleP95.toFixed(1)}x the idle queue's (goal: within 2x); ` +
-      `quiet p95 / busy p95 ${(f.quiet.p95 / Math.max(1, f.busy.p95)).toFixed(2)}`,
+      `quiet / busy guilds' mean wait ${(f.quiet.mean / Math.max(1, f.busy.mean)).toFixed(2)}, p95 ${(f.quiet.p95 / Math.max(1, f.busy.p95)).toFixed(2)}`,
   );
   console.log(
     `  results posted exactly once: ${f.posted.once}/${f.posted.once + f.posted.twice + f.posted.missing} (twice or more: ${f.posted.twice}, missing: ${f.posted.missing}); ` +
