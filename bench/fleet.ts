@@ -72,6 +72,9 @@ export interface FleetFigures {
   serviceMs: number;
   arrivalsPerSecond: number;
   jobs: number;
+  /** Commands the bot refused (a cap), and what it said to the first of them. */
+  refused: number;
+  refusedSample: string;
   /** Jobs finished per second over the load phase (first submit to last finish). */
   throughput: number;
   /** Share of the workers' time spent on jobs over the load phase. */
@@ -111,7 +114,8 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
   const load = options.load ?? 0.9;
   const idleJobs = options.idleJobs ?? 40;
   const memoryJobs = options.memoryJobs ?? 200;
-  const members = options.membersPerGuild ?? 8;
+  // Enough members that a busy server's backlog stays under the per-member cap (2 queued by default).
+  const members = options.membersPerGuild ?? 40;
   const random = seededRandom(options.seed ?? 15);
   const progress = options.progress ?? ((line: string) => process.stderr.write(`  [fleet] ${line}\n`));
   const shardCount = 4;
@@ -191,7 +195,7 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
       idleSent.push(await send(quietGuilds[Math.floor(random() * quietGuilds.length)]!, false, `idle ${i}`));
       await sleep(renderMs / 2);
     }
-    const idleRecords = await finished(producer, idleSent, 120_000);
+    const idleRecords = (await finished(producer, discord, idleSent, 120_000)).done;
     // The median of the later half: the first jobs carry the bot's and workers' warm-up (JIT, connections).
     const serviceMs = median(idleRecords.slice(Math.floor(idleRecords.length / 2)).map((r) => r.finishedAt - r.startedAt));
     const arrivalsPerSecond = (load * workerCount * 1000) / serviceMs;
@@ -216,8 +220,10 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
       sent.push(await send(guild, busy, `load ${i}`));
       if ((i + 1) % 500 === 0) progress(`${i + 1}/${total} commands sent`);
     }
-    const records = await finished(producer, sent, 600_000);
-    const everyToken = [...idleSent, ...sent].map((s) => s.token);
+    const { done: records, refused } = await finished(producer, discord, sent, 600_000);
+    const refusedIds = new Set(refused.map((s) => s.jobId));
+    const accepted = sent.filter((s) => !refusedIds.has(s.jobId));
+    const everyToken = [...idleSent, ...accepted].map((s) => s.token);
     await waitFor(`every result on Discord`, () => everyToken.every((t) => (uploads.get(t) ?? 0) > 0), 300_000, 200).catch(() => undefined);
     await sleep(1000); // a second post, if any, would land now
     const cpuAfter = await processCpuSeconds(botProcess.child.pid!);
@@ -227,10 +233,10 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
 
     const waitOf = (r: Timed) => r.startedAt - r.createdAt;
     const byJob = new Map(records.map((r) => [r.jobId, r]));
-    const quiet = sent.filter((s) => !s.busy).map((s) => waitOf(byJob.get(s.jobId)!));
-    const busy = sent.filter((s) => s.busy).map((s) => waitOf(byJob.get(s.jobId)!));
+    const quiet = accepted.filter((s) => !s.busy).map((s) => waitOf(byJob.get(s.jobId)!));
+    const busy = accepted.filter((s) => s.busy).map((s) => waitOf(byJob.get(s.jobId)!));
     const guildWaits = new Map<string, number[]>();
-    for (const s of sent) guildWaits.set(s.guild.id, [...(guildWaits.get(s.guild.id) ?? []), waitOf(byJob.get(s.jobId)!)]);
+    for (const s of accepted) guildWaits.set(s.guild.id, [...(guildWaits.get(s.guild.id) ?? []), waitOf(byJob.get(s.jobId)!)]);
     const guildMeans = [...guildWaits.values()].map(mean);
     const idle = waits(idleRecords.map(waitOf));
     const quietFigures = waits(quiet);
@@ -259,7 +265,9 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
       serviceMs,
       arrivalsPerSecond,
       jobs: total,
-      throughput: total / (loadPhaseMs / 1000),
+      refused: refused.length,
+      refusedSample: refused[0] ? (discord.message(discord.interactionResponse(refused[0].interactionId)?.originalMessageId ?? '')?.content ?? '') : '',
+      throughput: records.length / (loadPhaseMs / 1000),
       utilization: records.reduce((sum, r) => sum + (r.finishedAt - r.startedAt), 0) / (workerCount * loadPhaseMs),
       idle,
       quiet: quietFigures,
@@ -297,21 +305,30 @@ interface Timed {
   finishedAt: number;
 }
 
-/** Waits until every job in `sent` is done and returns its times from the job record. */
-async function finished(producer: JobProducer, sent: Sent[], timeoutMs: number): Promise<Timed[]> {
+/**
+ * Waits until every job in `sent` is done and returns its times from the job record. A command whose job is
+ * still not in Redis 15 s after the bot answered it was refused (a cap): it is returned in `refused`.
+ */
+async function finished(producer: JobProducer, discord: LocalDiscord, sent: Sent[], timeoutMs: number): Promise<{ done: Timed[]; refused: Sent[] }> {
   const done = new Map<string, Timed>();
+  const refused = new Map<string, Sent>();
+  const missingSince = new Map<string, number>();
   await waitFor(`${sent.length} jobs done`, async () => {
     for (const s of sent) {
-      if (done.has(s.jobId)) continue;
+      if (done.has(s.jobId) || refused.has(s.jobId)) continue;
       const record = await producer.get(s.jobId);
       if (record?.state === 'failed' || record?.state === 'cancelled') throw new Error(`job ${s.jobId} ${record.state}`);
       if (record?.state === 'done' && record.startedAt !== undefined && record.finishedAt !== undefined) {
         done.set(s.jobId, { jobId: s.jobId, createdAt: record.createdAt, startedAt: record.startedAt, finishedAt: record.finishedAt });
+      } else if (!record && discord.interactionResponse(s.interactionId)?.acknowledged) {
+        const since = missingSince.get(s.jobId) ?? Date.now();
+        missingSince.set(s.jobId, since);
+        if (Date.now() - since > 15_000) refused.set(s.jobId, s);
       }
     }
-    return done.size === sent.length;
+    return done.size + refused.size === sent.length;
   }, timeoutMs, 500);
-  return sent.map((s) => done.get(s.jobId)!);
+  return { done: sent.filter((s) => done.has(s.jobId)).map((s) => done.get(s.jobId)!), refused: [...refused.values()] };
 }
 
 async function usedMemory(redis: Redis): Promise<number> {

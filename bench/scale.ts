@@ -69,6 +69,7 @@ function printFleet(f: FleetFigures): void {
     `  ${f.jobs} jobs in ${(f.loadPhaseMs / 1000).toFixed(0)} s: throughput ${f.throughput.toFixed(2)} jobs/s (arrivals ${f.arrivalsPerSecond.toFixed(2)}/s), ` +
       `workers busy ${(f.utilization * 100).toFixed(0)}% (a job ${f.serviceMs.toFixed(0)} ms start to finish, ${f.renderMs} ms of it the no-op render)`,
   );
+  if (f.refused > 0) console.log(`  refused by the bot (a cap): ${f.refused} commands, e.g. ${JSON.stringify(f.refusedSample.slice(0, 160))}`);
   console.log('  queue wait (submit to a worker starting it):');
   printWaits('idle queue (workers mostly idle)', f.idle);
   printWaits(`quiet guilds (${f.guilds - f.busyGuilds})`, f.quiet);
