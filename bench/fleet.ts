@@ -114,8 +114,8 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
   const load = options.load ?? 0.9;
   const idleJobs = options.idleJobs ?? 40;
   const memoryJobs = options.memoryJobs ?? 200;
-  // Enough members that a busy server's backlog stays under the per-member cap (2 queued by default).
-  const members = options.membersPerGuild ?? 40;
+  // Members share a server's backlog under the per-member cap (2 queued by default); past it the bot refuses.
+  const members = options.membersPerGuild ?? 8;
   const random = seededRandom(options.seed ?? 15);
   const progress = options.progress ?? ((line: string) => process.stderr.write(`  [fleet] ${line}\n`));
   const shardCount = 4;
