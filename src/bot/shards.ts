@@ -44,6 +44,10 @@ export async function fetchRecommendedShards(apiUrl: string, token: string, sign
   } catch (error) {
     throw new GatewayInfoError(`could not ask ${apiUrl} for the recommended shard count: ${(error as Error).message}`);
   }
+  // A refused token is the fix the user needs, whichever call meets it first (the same words as at login).
+  if (response.status === 401) {
+    throw new GatewayInfoError('Discord refused DISCORD_TOKEN (401 Unauthorized): reset the token in the Developer Portal (Applications → your app → Bot → Reset Token) and set the new one');
+  }
   if (!response.ok) throw new GatewayInfoError(`${apiUrl}/v10/gateway/bot answered ${response.status} (LATENTWALK_SHARDS sets the count without asking)`);
   const body = (await response.json().catch(() => ({}))) as { shards?: unknown };
   const shards = body.shards;
