@@ -145,19 +145,20 @@ describe('the emoji pack draws the emoji it is asked for', { skip: NO_PACK }, ()
     }
   });
 
-  it('starts from a picture: a morph from a picture of a dog towards "a pizza" keeps the dog in frame 0, and strength redraws more of it', async () => {
+  it('starts from a picture: a morph from a picture of a dog towards "a pizza" keeps the dog in frame 0 at a low strength, and strength redraws more of it', async () => {
     const [dog] = await renderPrompts(model, ['a dog'], spec.seed);
     const image = await sharp(Buffer.from(dog!.data), { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     const walk = { kind: 'morph', prompts: ['a pizza', 'a rocket'], frames: 4 } as const;
     const meanAbs = (a: Uint8Array) => a.reduce((sum, v, i) => sum + Math.abs(v - dog!.data[i]!), 0) / a.length;
-    const low = await render(model, walk, { seed: 7, image, strength: 0.4, smooth: 'off' });
-    const high = await render(model, walk, { seed: 7, image, strength: 0.9, smooth: 'off' });
+    const low = await render(model, walk, { seed: 7, image, strength: 0.1, smooth: 'off' });
+    const high = await render(model, walk, { seed: 7, image, strength: 0.4, smooth: 'off' });
     const plain = await render(model, walk, { seed: 7, smooth: 'off' });
     const near = meanAbs(low.frames[0]!.data);
-    const figures = `frame 0 vs the picture, mean abs diff: strength 0.4 ${near.toFixed(1)}, 0.9 ${meanAbs(high.frames[0]!.data).toFixed(1)}, no picture ${meanAbs(plain.frames[0]!.data).toFixed(1)} (0..255)`;
+    const figures = `frame 0 vs the picture, mean abs diff: strength 0.1 ${near.toFixed(1)}, 0.4 ${meanAbs(high.frames[0]!.data).toFixed(1)}, no picture ${meanAbs(plain.frames[0]!.data).toFixed(1)} (0..255)`;
     console.log(`# emoji img2img: ${figures}`);
     assert.equal(ref.short[nearestIndex(distances(thumbnail(low.frames[0]!), ref))], 'dog', figures);
-    assert.ok(near < 12, figures);
-    assert.ok(meanAbs(high.frames[0]!.data) > near && meanAbs(plain.frames[0]!.data) > 2 * near, figures);
+    assert.ok(near < 8, figures);
+    // This small model follows its caption hard: from 0.3 or so frame 0 is the caption's emoji, not the picture.
+    assert.ok(meanAbs(high.frames[0]!.data) > 4 * near && meanAbs(plain.frames[0]!.data) > 4 * near, figures);
   });
 });

@@ -274,11 +274,12 @@ def _card(cfg, params, hw, timings, figs, eng, spec, files, n_images, tok):
       "(from the pooled output and the EOS row of each encoder; training-only, not exported)." % cfg["text_steps"])
     w("3. MMDiT and both text encoders together from the flow-matching loss (x_t = (1 - sigma) x0 + sigma noise, "
       "target noise - x0, sigma logit-normal(0, 1), timestep sigma * 1000) plus %g x the probes' loss: %d steps of "
-      "batch %d (%s images), AdamW lr %g (warm-up %d, cosine to 10%%; the text encoders at %g x that rate, so the "
+      "batch %d (%s images; the first %s steps of a %s-step schedule), AdamW lr %g (warm-up %d, cosine to 10%% over the schedule; the text encoders at %g x that rate, so the "
       "features the MMDiT learns to read stay put), grad clip 1, EMA %g (the EMA weights ship). "
       "bf16 autocast for the matrix products; the context's all-zero rows folded into one attention key "
       "(tools/train-shapes/models.py, checked at start)." % (
-          cfg["aux_weight"], cfg["dit_steps"], cfg["batch"], format(cfg["dit_steps"] * cfg["batch"], ","),
+          cfg["aux_weight"], cfg["dit_stop"], cfg["batch"], format(cfg["dit_stop"] * cfg["batch"], ","),
+          format(cfg["dit_stop"], ","), format(cfg["dit_steps"], ","),
           cfg["lr"], cfg["warmup"], cfg.get("text_lr_mult", 1.0), cfg["ema"]))
     par = figs.get("parity")
     w("4. Weights rounded to float16, exported with torch.onnx.export (opset 17), outputs compared with "

@@ -14,7 +14,7 @@ export const BUNDLED_PACKS = ['shapes', 'emoji'] as const;
 export type BundledPackName = (typeof BUNDLED_PACKS)[number];
 
 /** The pack the CLI, the demo, the playground, `npm start` and the worker use when none is named. */
-export const DEFAULT_BUNDLED_PACK: BundledPackName = 'shapes';
+export const DEFAULT_BUNDLED_PACK: BundledPackName = 'emoji';
 
 const MODELS_DIR = fileURLToPath(new URL('../../../models/', import.meta.url));
 
