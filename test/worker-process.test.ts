@@ -107,7 +107,7 @@ describe('worker crash (SIGKILL) with the real engine', () => {
 
     // Resuming changes nothing in the output: same bytes as one uninterrupted render.
     const artifact = await producer.fetchArtifact(outcome.artifact.key);
-    const engine = await loadEngineBackend();
+    const engine = await loadEngineBackend({ modelDir: SHAPES_PACK }); // the pack the workers above ran
     try {
       const job = (await producer.get(jobId))!.spec!;
       const wanted = toEngineRequest(job, engine.defaults);
