@@ -92,16 +92,14 @@ export async function encodeArtifact(frames: readonly RgbFrame[], options: Artif
   }
   throwIfAborted(signal);
 
-  if (format === 'gif') {
+  // Every animation format takes the same timing, display and budget options.
+  const animation = () => {
     if (!Number.isFinite(fps) || fps <= 0) throw new EngineError('BAD_OPTION', `fps must be a positive number, got ${fps}`);
-    const gif = await encodeGifWithinBudget(frames, {
-      fps,
-      rubberBand,
-      displayScale,
-      displayKernel,
-      ...(maxBytes !== undefined && { maxBytes }),
-      ...(signal && { signal }),
-    });
+    return { fps, rubberBand, displayScale, displayKernel, ...(maxBytes !== undefined && { maxBytes }), ...(signal && { signal }) };
+  };
+
+  if (format === 'gif') {
+    const gif = await encodeGifWithinBudget(frames, animation());
     return {
       bytes: gif.bytes,
       format,
@@ -118,15 +116,7 @@ export async function encodeArtifact(frames: readonly RgbFrame[], options: Artif
   }
 
   if (format === 'mp4' || format === 'webp') {
-    if (!Number.isFinite(fps) || fps <= 0) throw new EngineError('BAD_OPTION', `fps must be a positive number, got ${fps}`);
-    const video = await encodeVideoWithinBudget(frames, format, {
-      fps,
-      rubberBand,
-      displayScale,
-      displayKernel,
-      ...(maxBytes !== undefined && { maxBytes }),
-      ...(signal && { signal }),
-    });
+    const video = await encodeVideoWithinBudget(frames, format, animation());
     return {
       bytes: video.bytes,
       format,
