@@ -142,6 +142,61 @@ describe('fairness between guilds', () => {
   });
 });
 
+describe('recent use', () => {
+  /** Guild A submits `n` jobs and cancels them: it has nothing queued, only its recent use. */
+  async function busyThenIdle(producer: JobProducer, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const { jobId } = await producer.submit(walk('A', `ua${i}`, `old${i}`));
+      await producer.cancel(jobId);
+    }
+  }
+
+  test('a guild that submitted a lot lately queues behind quiet guilds even with nothing of its own waiting', async () => {
+    const { producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, maxUsageRounds: 4 } });
+    await busyThenIdle(producer, 6);
+    const q1 = await producer.submit(walk('Q1', 'u1', 'q1'));
+    const a = await producer.submit(walk('A', 'ua', 'a'));
+    const q2 = await producer.submit(walk('Q2', 'u2', 'q2'));
+    const q3 = await producer.submit(walk('Q3', 'u3', 'q3'));
+    const listed = (await producer.list()).map((job) => [job.jobId, job.round]);
+    assert.deepEqual(listed, [
+      [q1.jobId, 1],
+      [q2.jobId, 1],
+      [q3.jobId, 1],
+      [a.jobId, 5], // six recent submits, pushed back by the cap of 4 rounds
+    ]);
+    assert.equal(a.position, 2, 'told its place when it was queued');
+    assert.equal((await producer.position(a.jobId))?.position, 4, 'and later arrivals from quiet guilds went ahead');
+  });
+
+  test('the push decays with its half-life, and without it the same submits are first come first served', async () => {
+    const decaying = await setup({ fairness: { usageHalfLifeMs: 300, maxUsageRounds: 4 } });
+    await busyThenIdle(decaying.producer, 3);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // five half-lives: 3 -> 0.09
+    const a = await decaying.producer.submit(walk('A', 'ua', 'a'));
+    const q = await decaying.producer.submit(walk('Q', 'u1', 'q'));
+    assert.deepEqual((await decaying.producer.list()).map((job) => [job.jobId, job.round]), [[a.jobId, 1], [q.jobId, 1]], 'no push left');
+
+    const off = await setup({ fairness: { usageHalfLifeMs: 0 } });
+    await busyThenIdle(off.producer, 6);
+    const a2 = await off.producer.submit(walk('A', 'ua', 'a'));
+    const q2 = await off.producer.submit(walk('Q', 'u1', 'q'));
+    assert.deepEqual((await off.producer.list()).map((job) => [job.jobId, job.round]), [[a2.jobId, 1], [q2.jobId, 1]]);
+  });
+
+  test('a pushed-back job still runs: the rounds before it drain and it starts', async () => {
+    const { config, producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, maxUsageRounds: 4 } });
+    await busyThenIdle(producer, 8);
+    const a = await producer.submit(walk('A', 'ua', 'a'));
+    const q = await producer.submit(walk('Q', 'u1', 'q'));
+    const worker = await startWorker(config);
+    const started: string[] = [];
+    worker.on('started', (jobId) => started.push(jobId));
+    await waitFor('both jobs to finish', async () => (await producer.list()).length === 0, 20_000);
+    assert.deepEqual(started, [q.jobId, a.jobId]);
+  });
+});
+
 test('rounds never pass BullMQ’s priority limit, and a guild stays FIFO at the cap', async () => {
   const { producer } = await setup();
   const first = await producer.submit(walk('A', 'ua', 'x0'));

@@ -39,6 +39,17 @@ export interface QueueCaps {
   total: number;
 }
 
+/**
+ * Who goes first among servers with nothing waiting: a server that submitted a lot lately queues a few rounds
+ * later (see GuildQueue), so quiet servers are not held up by a busy one's steady stream.
+ */
+export interface QueueFairness {
+  /** Half-life of a server's recent-use count (decayed count of its submits), in ms; 0 turns it off. */
+  usageHalfLifeMs: number;
+  /** Most rounds a server's recent use can push its next job back. */
+  maxUsageRounds: number;
+}
+
 export interface WorkerSettings {
   /** Jobs rendered at once by one worker process (one per GPU is the sane default). */
   concurrency: number;
@@ -96,6 +107,7 @@ export interface JobsConfig {
   queueName: string;
   limits: JobLimits;
   caps: QueueCaps;
+  fairness: QueueFairness;
   worker: WorkerSettings;
   /** Artifact bytes live this long in Redis; the bot fetches (and deletes) them well before. */
   artifactTtlMs: number;
@@ -182,6 +194,13 @@ export const JOBS_SETTINGS = {
   LATENTWALK_MAX_QUEUED_PER_GUILD: intSetting(1, 100_000, SUBMIT, 'Jobs one server may have waiting or rendering at once.'),
   LATENTWALK_MAX_QUEUED_PER_USER: intSetting(1, 100_000, SUBMIT, 'Jobs one member may have waiting or rendering at once.'),
   LATENTWALK_MAX_QUEUED_TOTAL: intSetting(1, 1_000_000, SUBMIT, 'Jobs waiting or rendering across all servers.'),
+  LATENTWALK_QUEUE_USAGE_HALF_LIFE_S: intSetting(
+    0,
+    86_400,
+    SUBMIT,
+    'Half-life of a server\'s recent use (its decayed count of submits): a server that submitted n jobs lately queues min(n, LATENTWALK_QUEUE_USAGE_ROUNDS) rounds later, so quiet servers go first; 0: off.',
+  ),
+  LATENTWALK_QUEUE_USAGE_ROUNDS: intSetting(0, 1000, SUBMIT, 'Most rounds a server\'s recent use can push its next job back (0: off).'),
   LATENTWALK_WORKER_CONCURRENCY: intSetting(1, 64, WORKER, 'Jobs one worker process renders at once (one per GPU).'),
   LATENTWALK_LOCK_MS: intSetting(1000, undefined, WORKER, 'Job lock lifetime; renewed every half of it while a render runs.'),
   LATENTWALK_STALLED_INTERVAL_MS: intSetting(500, undefined, WORKER, 'How often a worker looks for jobs whose worker died.'),
@@ -247,6 +266,10 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
       perUser: need('LATENTWALK_MAX_QUEUED_PER_USER'),
       total: need('LATENTWALK_MAX_QUEUED_TOTAL'),
     },
+    fairness: {
+      usageHalfLifeMs: need('LATENTWALK_QUEUE_USAGE_HALF_LIFE_S') * 1000,
+      maxUsageRounds: need('LATENTWALK_QUEUE_USAGE_ROUNDS'),
+    },
     worker: {
       concurrency: need('LATENTWALK_WORKER_CONCURRENCY'),
       lockMs: need('LATENTWALK_LOCK_MS'),
@@ -293,6 +316,7 @@ export interface JobsConfigOverrides {
   queueName?: string;
   limits?: Partial<JobLimits>;
   caps?: Partial<QueueCaps>;
+  fairness?: Partial<QueueFairness>;
   worker?: Partial<WorkerSettings>;
   artifactTtlMs?: number;
   artifactStoreBytes?: number;
@@ -320,6 +344,7 @@ export function jobsConfig(overrides: JobsConfigOverrides = {}, base: JobsConfig
     }),
     limits: { ...base.limits, ...stripUndefined(overrides.limits ?? {}) },
     caps: { ...base.caps, ...stripUndefined(overrides.caps ?? {}) },
+    fairness: { ...base.fairness, ...stripUndefined(overrides.fairness ?? {}) },
     worker: { ...base.worker, ...stripUndefined(overrides.worker ?? {}) },
     preview: { ...base.preview, ...stripUndefined(overrides.preview ?? {}) },
   };

@@ -14,11 +14,20 @@
  * - A job of a guild with nothing waiting but one rendering goes to round `current + 1`: it has just been served.
  * - A job of an idle guild goes to the current round: behind the jobs already in that round, ahead of every
  *   later round.
+ * - Recent use pushes a guild back: each guild keeps a decayed count of its submits (`usage`, half-life
+ *   `usageHalfLifeMs`), and its job goes at least `min(floor(usage), maxUsageRounds)` rounds after the current
+ *   one. A busy guild with nothing waiting at the moment (its jobs arrive a few seconds apart and each starts at
+ *   once) would otherwise share the current round with the quiet guilds every time, which is plain FIFO; with
+ *   the push it waits behind the quiet guilds' jobs that arrive before one of its own starts. Measured with the
+ *   fleet bench: quiet guilds' p95 wait while five busy ones flood (see the README's "Scaling out").
  *
  * Example: guild A queues 20 jobs (rounds 1..20) and A1 starts; B's first job gets round 1 and is next, before A2.
  * If no worker has started anything yet, B1 shares round 1 with A1 and goes right after it. Either way B waits
  * behind at most one of A's jobs per worker, which is the requirement. Ordering costs what BullMQ's prioritized
  * add costs, O(log n); there is no dispatcher process and no extra connection per guild.
+ *
+ * A pushed-back job is never starved while the workers keep up: it starts once the rounds before it drain,
+ * and the rounds drain whenever the queue does.
  *
  * Rounds only grow while jobs keep waiting, and reset when the queue drains; BullMQ caps priorities at 2^21 - 1, so
  * only two million job starts without the queue ever being empty would clamp rounds at the cap (jobs then stay
@@ -42,7 +51,7 @@
  * (`priority * 2^32 + counter`), so a rank here is the job's place in BullMQ's queue.
  */
 import type { Redis } from 'ioredis';
-import type { QueueCaps } from './config.ts';
+import type { QueueCaps, QueueFairness } from './config.ts';
 import { FINISHED_STATES, type JobKind, type JobOutcome, type JobResult, type JobSpec, type JobState } from './contract.ts';
 import { SubmitRefusedError } from './errors.ts';
 import { JobKeys } from './keys.ts';
@@ -123,6 +132,7 @@ local B, id, guild, user, kind, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5
 local capGuild, capUser, capTotal = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local maxRound, bypass, channel, spec = tonumber(ARGV[10]), ARGV[11] == '1', ARGV[12], ARGV[13]
 local capMember, clock = tonumber(ARGV[14]), tonumber(ARGV[15])
+local halfLife, maxUsageRounds = tonumber(ARGV[16]), tonumber(ARGV[17])
 local waiting, outstanding = B .. ':waiting', B .. ':outstanding'
 local gWaiting, gOutstanding = B .. ':guild:' .. guild .. ':waiting', B .. ':guild:' .. guild .. ':outstanding'
 local uOutstanding = B .. ':user:' .. user .. ':outstanding'
@@ -152,12 +162,23 @@ if redis.call('ZCARD', waiting) == 0 then
 else
   current = tonumber(redis.call('GET', B .. ':round') or '1')
 end
-local round = current
+-- Recent use: a count of the guild's submits that halves every halfLife ms (one small key per guild, gone
+-- once the count has decayed to nothing).
+local push = 0
+if halfLife > 0 and maxUsageRounds > 0 then
+  local usageKey = B .. ':guild:' .. guild .. ':usage'
+  local u = redis.call('HMGET', usageKey, 'n', 't')
+  local n = tonumber(u[1] or '0') * math.pow(0.5, math.max(0, clock - tonumber(u[2] or clock)) / halfLife)
+  push = math.min(maxUsageRounds, math.floor(n))
+  redis.call('HSET', usageKey, 'n', tostring(n + 1), 't', clock)
+  redis.call('PEXPIRE', usageKey, math.floor(halfLife * 12))
+end
+local round = current + push
 if redis.call('ZCARD', gWaiting) > 0 then
   local last = tonumber(redis.call('HGET', B .. ':guild-rounds', guild) or '0')
   if last + 1 > round then round = last + 1 end
 elseif redis.call('ZCARD', gOutstanding) > 0 then
-  round = current + 1
+  if current + 1 > round then round = current + 1 end
 end
 if round > maxRound then round = maxRound end
 redis.call('HSET', B .. ':guild-rounds', guild, round)
@@ -336,6 +357,8 @@ export type FinishResult =
 export interface GuildQueueOptions {
   prefix: string;
   caps: QueueCaps;
+  /** Recent use pushing a guild's jobs back; unset: off (plain rounds). */
+  fairness?: QueueFairness;
   /** How long a finished job's record stays readable. */
   finishedTtlMs: number;
   resultsMaxLen: number;
@@ -374,6 +397,8 @@ export class GuildQueue {
       JSON.stringify(spec),
       options.memberCap ?? 0,
       Date.now(),
+      this.options.fairness?.usageHalfLifeMs ?? 0,
+      this.options.fairness?.maxUsageRounds ?? 0,
     ]);
     const [status, a, b, c, d] = reply;
     switch (status) {

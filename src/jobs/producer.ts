@@ -111,6 +111,7 @@ export class JobProducer {
     this.guildQueue = new GuildQueue(redis, {
       prefix: config.prefix,
       caps: config.caps,
+      fairness: config.fairness,
       finishedTtlMs: config.finishedTtlMs,
       resultsMaxLen: config.resultsMaxLen,
     });
