@@ -152,8 +152,15 @@ describe('recent use', () => {
   }
 
   test('a guild that submitted a lot lately queues behind quiet guilds even with nothing of its own waiting', async () => {
-    const { producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, maxUsageRounds: 4 } });
-    await busyThenIdle(producer, 6);
+    const { producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, usageAllowance: 3, maxUsageRounds: 4 } });
+    // Two recent submits stay within the allowance: no push.
+    await busyThenIdle(producer, 2);
+    const early = await producer.submit(walk('A', 'ua', 'early'));
+    const q0 = await producer.submit(walk('Q0', 'u0', 'q0'));
+    assert.deepEqual((await producer.list()).map((job) => [job.jobId, job.round]), [[early.jobId, 1], [q0.jobId, 1]]);
+    await producer.cancel(early.jobId);
+    await producer.cancel(q0.jobId);
+    await busyThenIdle(producer, 12); // 15 recent submits: 5 rounds' worth, capped at 4
     const q1 = await producer.submit(walk('Q1', 'u1', 'q1'));
     const a = await producer.submit(walk('A', 'ua', 'a'));
     const q2 = await producer.submit(walk('Q2', 'u2', 'q2'));
@@ -163,14 +170,14 @@ describe('recent use', () => {
       [q1.jobId, 1],
       [q2.jobId, 1],
       [q3.jobId, 1],
-      [a.jobId, 5], // six recent submits, pushed back by the cap of 4 rounds
+      [a.jobId, 5], // pushed back by the cap of 4 rounds
     ]);
     assert.equal(a.position, 2, 'told its place when it was queued');
     assert.equal((await producer.position(a.jobId))?.position, 4, 'and later arrivals from quiet guilds went ahead');
   });
 
   test('the push decays with its half-life, and without it the same submits are first come first served', async () => {
-    const decaying = await setup({ fairness: { usageHalfLifeMs: 300, maxUsageRounds: 4 } });
+    const decaying = await setup({ fairness: { usageHalfLifeMs: 300, usageAllowance: 1, maxUsageRounds: 4 } });
     await busyThenIdle(decaying.producer, 3);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // five half-lives: 3 -> 0.09
     const a = await decaying.producer.submit(walk('A', 'ua', 'a'));
@@ -185,7 +192,7 @@ describe('recent use', () => {
   });
 
   test('a pushed-back job still runs: the rounds before it drain and it starts', async () => {
-    const { config, producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, maxUsageRounds: 4 } });
+    const { config, producer } = await setup({ fairness: { usageHalfLifeMs: 60_000, usageAllowance: 2, maxUsageRounds: 4 } });
     await busyThenIdle(producer, 8);
     const a = await producer.submit(walk('A', 'ua', 'a'));
     const q = await producer.submit(walk('Q', 'u1', 'q'));

@@ -57,7 +57,7 @@ describe('config/defaults.json', () => {
       queueName: 'render',
       limits: { maxFrames: 60, maxSteps: 50, maxSide: 1024, maxGridSize: 6, maxPromptChars: 500, maxArtifactBytes: 100 * MiB },
       caps: { perGuild: 25, perUser: 3, total: 500 },
-      fairness: { usageHalfLifeMs: 60_000, maxUsageRounds: 4 },
+      fairness: { usageHalfLifeMs: 60_000, usageAllowance: 3, maxUsageRounds: 4 },
       worker: {
         concurrency: 1,
         lockMs: 30_000,

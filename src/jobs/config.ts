@@ -46,6 +46,8 @@ export interface QueueCaps {
 export interface QueueFairness {
   /** Half-life of a server's recent-use count (decayed count of its submits), in ms; 0 turns it off. */
   usageHalfLifeMs: number;
+  /** Submits per round of push: a server whose decayed count is n queues floor(n / allowance) rounds later. */
+  usageAllowance: number;
   /** Most rounds a server's recent use can push its next job back. */
   maxUsageRounds: number;
 }
@@ -198,8 +200,9 @@ export const JOBS_SETTINGS = {
     0,
     86_400,
     SUBMIT,
-    'Half-life of a server\'s recent use (its decayed count of submits): a server that submitted n jobs lately queues min(n, LATENTWALK_QUEUE_USAGE_ROUNDS) rounds later, so quiet servers go first; 0: off.',
+    'Half-life of a server\'s recent use (its decayed count of submits, n): its next job queues min(floor(n / LATENTWALK_QUEUE_USAGE_ALLOWANCE), LATENTWALK_QUEUE_USAGE_ROUNDS) rounds later, so quiet servers go before a busy one; 0: off.',
   ),
+  LATENTWALK_QUEUE_USAGE_ALLOWANCE: intSetting(1, 1000, SUBMIT, 'Recent submits a server makes per round it is pushed back (see LATENTWALK_QUEUE_USAGE_HALF_LIFE_S).'),
   LATENTWALK_QUEUE_USAGE_ROUNDS: intSetting(0, 1000, SUBMIT, 'Most rounds a server\'s recent use can push its next job back (0: off).'),
   LATENTWALK_WORKER_CONCURRENCY: intSetting(1, 64, WORKER, 'Jobs one worker process renders at once (one per GPU).'),
   LATENTWALK_LOCK_MS: intSetting(1000, undefined, WORKER, 'Job lock lifetime; renewed every half of it while a render runs.'),
@@ -268,6 +271,7 @@ function configFrom(value: <K extends JobsEnvKey>(key: K) => SettingValue<typeof
     },
     fairness: {
       usageHalfLifeMs: need('LATENTWALK_QUEUE_USAGE_HALF_LIFE_S') * 1000,
+      usageAllowance: need('LATENTWALK_QUEUE_USAGE_ALLOWANCE'),
       maxUsageRounds: need('LATENTWALK_QUEUE_USAGE_ROUNDS'),
     },
     worker: {
