@@ -465,6 +465,27 @@ describe('result stream', () => {
   });
 });
 
+test('a result handled for longer than the claim time is not taken over by another consumer of the group', async () => {
+  const { config, producer } = await setup();
+  const calls: string[] = [];
+  const readers = ['c1', 'c2'].map((consumer) => producer.resultConsumer({ group: 'bot', consumer, blockMs: 50, claimIdleMs: 400 }));
+  for (const [i, reader] of readers.entries()) {
+    await reader.start(async (result) => {
+      calls.push(`${result.jobId}@c${i + 1}`);
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // a post held up by a rate limit: 3.75x the claim time
+    });
+    cleanups.push(() => reader.stop());
+  }
+  await startWorker(config);
+  const ticket = await producer.submit(walk('G', 'u1'));
+  await waitFor('the result to be handled', () => calls.length >= 1, 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal(calls.length, 1, `handled ${calls.join(', ')}`);
+  assert.ok(calls[0]!.startsWith(ticket.jobId));
+  const pending = (await producer.redis.call('XPENDING', producer.guildQueue.keys.results, 'bot')) as [number, ...unknown[]];
+  assert.equal(pending[0], 0, 'acknowledged once handled');
+});
+
 describe('redis', () => {
   test('a server that may evict keys is refused with the fix', async () => {
     const evicting = await TestRedis.start({ maxmemoryPolicy: 'allkeys-lru' });

@@ -7,7 +7,9 @@
  * - out of the stream: Redis consumer groups hand each entry to one consumer, and an entry stays pending until
  *   the handler has returned and we XACK it. The group's cursor is in Redis, so entries added while a consumer
  *   was down are read next and none is read twice. Entries left pending by a consumer name that never comes
- *   back are claimed after `claimIdleMs`.
+ *   back are claimed after `claimIdleMs`. Entries in flight here (a post that waits on a rate limit, or on its
+ *   channel's lane behind others) are re-claimed by this consumer every third of that, so no other consumer
+ *   of the group takes one over while it is being handled.
  *
  * An entry the handler cannot handle never holds back the others:
  * - a failed try leaves the entry pending and records, in Redis (`B:results:tries:<group>`), how many tries it
@@ -185,6 +187,7 @@ export class ResultConsumer {
     const redis = this.redis!;
     const reader = this.reader!;
     let lastClaim = 0;
+    let lastRefresh = Date.now();
     while (!this.stopping) {
       try {
         // Our own pending entries (from before a restart, or waiting for a retry) are looked at first.
@@ -196,6 +199,10 @@ export class ResultConsumer {
         if (Date.now() - lastClaim > claimIdleMs / 2) {
           lastClaim = Date.now();
           await this.claim(redis, claimIdleMs, handler, onGiveUp);
+        }
+        if (this.inFlight.size > 0 && Date.now() - lastRefresh > claimIdleMs / 3) {
+          lastRefresh = Date.now();
+          await this.keepClaimed(redis);
         }
         const room = this.concurrency - this.inFlight.size;
         if (room <= 0) {
@@ -235,6 +242,14 @@ export class ResultConsumer {
       return reply?.[0]?.[1] ?? [];
     } finally {
       this.reading = false;
+    }
+  }
+
+  /** Resets the idle time of the entries in flight here (XCLAIM JUSTID: no delivery counted), so none is claimed away. */
+  private async keepClaimed(redis: Redis): Promise<void> {
+    const ids = [...this.inFlight];
+    for (let i = 0; i < ids.length; i += 200) {
+      await redis.call('XCLAIM', this.keys.results, this.options.group, this.options.consumer, 0, ...ids.slice(i, i + 200), 'JUSTID');
     }
   }
 
