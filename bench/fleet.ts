@@ -4,11 +4,14 @@
  * (RenderWorker instances in this process, concurrency 1 each, own Redis connections), a private redis-server
  * (AOF everysec, noeviction), and LocalDiscord with 500 guilds and Discord's rate limits enforced.
  *
- * 1. Idle queue: a few /loop commands spaced so most workers stay idle; their queue wait is the baseline, and
- *    their render time (start to finish, bookkeeping included) sets the arrival rate of the next phase.
- * 2. Load: `jobs` /loop commands as a Poisson stream at `load` (0.9) of the workers' capacity, from guilds
- *    picked at random, a few of them `busyFactor` (10) times as often as the rest.
- * 3. Memory: the workers stop; `memoryJobs` more commands queue up; Redis's used_memory delta per queued job.
+ * 1. Idle queue: a few /loop commands spaced so most workers stay idle; their queue wait is the empty queue's,
+ *    and their render time (start to finish, bookkeeping included) sets the arrival rate of the next phases.
+ * 2. Quiet guilds alone: `quietJobs` commands from the quiet guilds only, as a Poisson stream at their share of
+ *    phase 3's rate (no busy guild submits). Their waits are what the quiet guilds' own traffic costs them.
+ * 3. Load: `jobs` /loop commands as a Poisson stream at `load` (0.9) of the workers' capacity, from guilds
+ *    picked at random, a few of them `busyFactor` (10) times as often as the rest. The quiet guilds' waits
+ *    here against phase 2's are what the busy guilds' flood costs them; against phase 1's, what the load does.
+ * 4. Memory: the workers stop; `memoryJobs` more commands queue up; Redis's used_memory delta per queued job.
  *
  * Queue wait is a job's start minus its submit, both as the job record keeps them. Results posted once is
  * counted on Discord's side: successful uploads through each command's interaction token.
@@ -46,8 +49,12 @@ export interface FleetOptions {
   /** Target share of the workers' time spent rendering. */
   load?: number;
   idleJobs?: number;
+  /** Jobs of the quiet-guilds-alone phase (0 skips it). */
+  quietJobs?: number;
   memoryJobs?: number;
   membersPerGuild?: number;
+  /** Members of each busy guild (their many members share its backlog under the per-member cap). */
+  membersPerBusyGuild?: number;
   seed?: number;
   /** Progress lines (stderr by default). */
   progress?: (line: string) => void;
@@ -80,12 +87,16 @@ export interface FleetFigures {
   /** Share of the workers' time spent on jobs over the load phase. */
   utilization: number;
   idle: WaitFigures;
+  /** Quiet guilds' waits with no busy guild submitting (phase 2). */
+  quietAlone: WaitFigures;
   quiet: WaitFigures;
   busy: WaitFigures;
   /** Jain's index of the guilds' mean waits (1: every guild waits as long on average). */
   jain: number;
-  /** Quiet guilds' p95 over the idle queue's p95 (goal: at most 2). */
+  /** Quiet guilds' p95 over the idle queue's p95. */
   quietVsIdleP95: number;
+  /** Quiet guilds' p95 while the busy guilds flood over their p95 with the busy guilds silent. */
+  quietVsAloneP95: number;
   posted: { once: number; twice: number; missing: number };
   firstResponse: { p50: number; p95: number; max: number; over3s: number };
   rateLimited: number;
@@ -113,14 +124,16 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
   const renderMs = options.renderMs ?? 1000;
   const load = options.load ?? 0.9;
   const idleJobs = options.idleJobs ?? 40;
+  const quietJobs = options.quietJobs ?? 1000;
   const memoryJobs = options.memoryJobs ?? 200;
   // Members share a server's backlog under the per-member cap (2 queued by default); past it the bot refuses.
   const members = options.membersPerGuild ?? 8;
+  const busyMembers = options.membersPerBusyGuild ?? 40;
   const random = seededRandom(options.seed ?? 15);
   const progress = options.progress ?? ((line: string) => process.stderr.write(`  [fleet] ${line}\n`));
   const shardCount = 4;
 
-  const { seeds, guilds } = scaleGuilds(guildCount, shardCount, 1, members);
+  const { seeds, guilds } = scaleGuilds(guildCount, shardCount, 1, (i) => (i < busyCount ? busyMembers : members));
   const dir = await mkdtemp(join(tmpdir(), 'latentwalk-fleet-redis-'));
   const redis = await startLocalRedis({ port: await freePort(), dir });
   const perShard = Math.ceil(guildCount / shardCount);
@@ -199,27 +212,43 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
     // The median of the later half: the first jobs carry the bot's and workers' warm-up (JIT, connections).
     const serviceMs = median(idleRecords.slice(Math.floor(idleRecords.length / 2)).map((r) => r.finishedAt - r.startedAt));
     const arrivalsPerSecond = (load * workerCount * 1000) / serviceMs;
-    progress(`idle phase: ${idleJobs} jobs, render ${serviceMs.toFixed(0)} ms each start to finish; load phase at ${arrivalsPerSecond.toFixed(2)} jobs/s (${total} jobs)`);
+    progress(`idle phase: ${idleJobs} jobs, render ${serviceMs.toFixed(0)} ms each start to finish`);
 
-    // 2. Load: Poisson arrivals; a busy guild is picked busyFactor times as often as a quiet one.
+    // Commands as a Poisson stream at `rate` a second, each from the guild `pick` gives.
+    const poisson = async (count: number, rate: number, pick: () => { guild: ScaleGuild; busy: boolean }, label: string): Promise<Sent[]> => {
+      let at = Date.now();
+      const out: Sent[] = [];
+      for (let i = 0; i < count; i++) {
+        at += (-Math.log(1 - random()) / rate) * 1000;
+        const wait = at - Date.now();
+        if (wait > 0) await sleep(wait);
+        const { guild, busy } = pick();
+        out.push(await send(guild, busy, `${label} ${i}`));
+        if ((i + 1) % 500 === 0) progress(`${label}: ${i + 1}/${count} commands sent`);
+      }
+      return out;
+    };
+    const pickQuiet = () => ({ guild: quietGuilds[Math.floor(random() * quietGuilds.length)]!, busy: false });
     const weightTotal = busyCount * busyFactor + quietGuilds.length;
+
+    // 2. The quiet guilds alone, at the rate they have in phase 3.
+    const quietRate = (arrivalsPerSecond * quietGuilds.length) / weightTotal;
+    let quietAlone: number[] = [];
+    if (quietJobs > 0) {
+      progress(`quiet guilds alone: ${quietJobs} jobs at ${quietRate.toFixed(2)} jobs/s`);
+      const alone = await finished(producer, discord, await poisson(quietJobs, quietRate, pickQuiet, 'quiet alone'), 600_000);
+      quietAlone = alone.done.map((r) => r.startedAt - r.createdAt);
+    }
+
+    // 3. Load: Poisson arrivals; a busy guild is picked busyFactor times as often as a quiet one.
     const pick = (): { guild: ScaleGuild; busy: boolean } => {
       const x = random() * weightTotal;
       if (x < busyCount * busyFactor) return { guild: busyGuilds[Math.floor(x / busyFactor)]!, busy: true };
       return { guild: quietGuilds[Math.min(quietGuilds.length - 1, Math.floor(x - busyCount * busyFactor))]!, busy: false };
     };
+    progress(`load: ${total} jobs at ${arrivalsPerSecond.toFixed(2)} jobs/s`);
     const cpuBefore = await processCpuSeconds(botProcess.child.pid!);
-    const loadStart = Date.now();
-    let at = loadStart;
-    const sent: Sent[] = [];
-    for (let i = 0; i < total; i++) {
-      at += (-Math.log(1 - random()) / arrivalsPerSecond) * 1000;
-      const wait = at - Date.now();
-      if (wait > 0) await sleep(wait);
-      const { guild, busy } = pick();
-      sent.push(await send(guild, busy, `load ${i}`));
-      if ((i + 1) % 500 === 0) progress(`${i + 1}/${total} commands sent`);
-    }
+    const sent = await poisson(total, arrivalsPerSecond, pick, 'load');
     const { done: records, refused } = await finished(producer, discord, sent, 600_000);
     const refusedIds = new Set(refused.map((s) => s.jobId));
     const accepted = sent.filter((s) => !refusedIds.has(s.jobId));
@@ -243,7 +272,7 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
     const counts = everyToken.map((t) => uploads.get(t) ?? 0);
     const acks = [...idleSent, ...sent].map((s) => discord.interactionResponse(s.interactionId)?.acknowledgedAfterMs ?? Infinity).sort((a, b) => a - b);
 
-    // 3. Memory per queued job: nothing renders; more commands queue up.
+    // 4. Memory per queued job: nothing renders; more commands queue up.
     await Promise.all(workers.splice(0).map((w) => w.stop(0)));
     const before = await usedMemory(admin);
     const queued: Sent[] = [];
@@ -270,10 +299,12 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
       throughput: records.length / (loadPhaseMs / 1000),
       utilization: records.reduce((sum, r) => sum + (r.finishedAt - r.startedAt), 0) / (workerCount * loadPhaseMs),
       idle,
+      quietAlone: waits(quietAlone),
       quiet: quietFigures,
       busy: waits(busy),
       jain: jain(guildMeans),
       quietVsIdleP95: quietFigures.p95 / Math.max(1, idle.p95),
+      quietVsAloneP95: quietAlone.length > 0 ? quietFigures.p95 / Math.max(1, waits(quietAlone).p95) : Number.NaN,
       posted: { once: counts.filter((n) => n === 1).length, twice: counts.filter((n) => n > 1).length, missing: counts.filter((n) => n === 0).length },
       firstResponse: { p50: pct(acks, 50), p95: pct(acks, 95), max: acks[acks.length - 1]!, over3s: acks.filter((ms) => ms > 3000).length },
       rateLimited: discord.rateLimitStats().rateLimited,

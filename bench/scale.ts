@@ -13,6 +13,7 @@
  *    posted once, Redis memory per queued job, the bot's CPU per 1,000 jobs.
  *
  * Options: --results N (default 300), --latency MS (default 150), --skip-shards; --jobs N (default 5000),
+ * --quiet-jobs N (the quiet guilds alone before the load, default 1000),
  * --render-ms MS (the no-op render, default 1000), --guilds N (default 500), --skip-fleet; --fleet runs only part 3.
  */
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     fleet: { type: 'boolean' },
     'skip-fleet': { type: 'boolean' },
     jobs: { type: 'string' },
+    'quiet-jobs': { type: 'string' },
     'render-ms': { type: 'string' },
     guilds: { type: 'string' },
   },
@@ -72,10 +74,12 @@ function printFleet(f: FleetFigures): void {
   if (f.refused > 0) console.log(`  refused by the bot (a cap): ${f.refused} commands, e.g. ${JSON.stringify(f.refusedSample.slice(0, 160))}`);
   console.log('  queue wait (submit to a worker starting it):');
   printWaits('idle queue (workers mostly idle)', f.idle);
+  if (f.quietAlone.jobs > 0) printWaits(`quiet guilds alone (no busy guild)`, f.quietAlone);
   printWaits(`quiet guilds (${f.guilds - f.busyGuilds})`, f.quiet);
   printWaits(`busy guilds (${f.busyGuilds}, ${f.busyFactor}x the rate)`, f.busy);
   console.log(
-    `  fairness: Jain's index of the ${f.guilds}-guild mean waits ${f.jain.toFixed(3)}; quiet guilds' p95 is ${f.quietVsIdleP95.toFixed(1)}x the idle queue's (goal: within 2x); ` +
+    `  fairness: Jain's index of the ${f.guilds}-guild mean waits ${f.jain.toFixed(3)}; quiet guilds' p95 while the busy ones flood is ${f.quietVsAloneP95.toFixed(2)}x ` +
+      `their p95 alone (goal: within 2x) and ${f.quietVsIdleP95.toFixed(1)}x the empty queue's; ` +
       `quiet / busy guilds' mean wait ${(f.quiet.mean / Math.max(1, f.busy.mean)).toFixed(2)}, p95 ${(f.quiet.p95 / Math.max(1, f.busy.p95)).toFixed(2)}`,
   );
   console.log(
@@ -102,6 +106,13 @@ if (!values['skip-fleet']) {
   const guilds = Number(values.guilds ?? 500);
   const load = loadavg().map((x) => x.toFixed(1)).join(' ');
   console.log(`fleet (${guilds} guilds, 5 of them 10x busier, 8 no-op workers, bot on 4 shards, Discord's rate limits; ${cpus().length} CPUs, load average ${load} at the start):`);
-  printFleet(await fleetBench({ jobs, guilds, ...(values['render-ms'] ? { renderMs: Number(values['render-ms']) } : {}) }));
+  printFleet(
+    await fleetBench({
+      jobs,
+      guilds,
+      ...(values['quiet-jobs'] ? { quietJobs: Number(values['quiet-jobs']) } : {}),
+      ...(values['render-ms'] ? { renderMs: Number(values['render-ms']) } : {}),
+    }),
+  );
 }
 process.exit(0);

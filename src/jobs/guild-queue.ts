@@ -20,9 +20,10 @@
  *   each starts at once) would otherwise share the current round with the quiet guilds every time, which is
  *   plain FIFO; pushed back, it waits behind the quiet guilds' jobs that arrive before one of its own starts.
  *   The allowance keeps quiet guilds (a job now and then) at no push: pushing them too would only reorder
- *   them among themselves and lengthen their tail. In a simulation of the fleet bench's load (8 workers at
- *   90%, 5 of 500 guilds 10x busier) the quiet guilds' p95 wait is 1.26x what their own traffic alone gives
- *   (1.66x without the push); the fleet bench measures it for real (README, "Scaling out").
+ *   them among themselves and lengthen their tail. At the fleet bench's load (8 workers at 90%, 5 of 500
+ *   guilds 10x busier) the quiet guilds' p95 wait is 1.12x what their own traffic alone gives in the model of
+ *   this order (`npm run bench:queue-order`; 1.52x without the push, 2.06x first come first served) and 1.76x
+ *   in the fleet bench (README, "Scaling out").
  *
  * Example: guild A queues 20 jobs (rounds 1..20) and A1 starts; B's first job gets round 1 and is next, before A2.
  * If no worker has started anything yet, B1 shares round 1 with A1 and goes right after it. Either way B waits

@@ -137,6 +137,10 @@ export function jobsEnv(config: JobsConfig, extra: Record<string, string> = {}):
     LATENTWALK_MAX_QUEUED_PER_GUILD: caps.perGuild,
     LATENTWALK_MAX_QUEUED_PER_USER: caps.perUser,
     LATENTWALK_MAX_QUEUED_TOTAL: caps.total,
+    // Whole seconds in the environment; a sub-second half-life stays in-process only.
+    LATENTWALK_QUEUE_USAGE_HALF_LIFE_S: config.fairness.usageHalfLifeMs % 1000 === 0 ? config.fairness.usageHalfLifeMs / 1000 : undefined,
+    LATENTWALK_QUEUE_USAGE_ALLOWANCE: config.fairness.usageAllowance,
+    LATENTWALK_QUEUE_USAGE_ROUNDS: config.fairness.maxUsageRounds,
     LATENTWALK_WORKER_CONCURRENCY: worker.concurrency,
     LATENTWALK_LOCK_MS: worker.lockMs,
     LATENTWALK_STALLED_INTERVAL_MS: worker.stalledIntervalMs,

@@ -31,7 +31,13 @@ export interface ScaleGuild {
  * `total` guilds dealt round-robin over `shards` shards, each with `channelsPerGuild` text channels and
  * `membersPerGuild` members; returns the seeds for LocalDiscord and a plain description for the test.
  */
-export function scaleGuilds(total: number, shards: number, channelsPerGuild: number, membersPerGuild: number): { seeds: GuildSeed[]; guilds: ScaleGuild[] } {
+export function scaleGuilds(
+  total: number,
+  shards: number,
+  channelsPerGuild: number,
+  membersPerGuild: number | ((index: number) => number),
+): { seeds: GuildSeed[]; guilds: ScaleGuild[] } {
+  const membersOf = typeof membersPerGuild === 'number' ? () => membersPerGuild : membersPerGuild;
   const guilds: ScaleGuild[] = [];
   for (let i = 0; i < total; i++) {
     const shard = i % shards;
@@ -40,7 +46,7 @@ export function scaleGuilds(total: number, shards: number, channelsPerGuild: num
       id,
       shard,
       channels: Array.from({ length: channelsPerGuild }, (_, c) => childId(id, 1 + c)),
-      members: Array.from({ length: membersPerGuild }, (_, m) => childId(id, 100 + m)),
+      members: Array.from({ length: membersOf(i) }, (_, m) => childId(id, 100 + m)),
     });
   }
   const seeds: GuildSeed[] = guilds.map((g, i) => ({
