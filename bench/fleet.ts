@@ -124,7 +124,7 @@ export async function fleetBench(options: FleetOptions = {}): Promise<FleetFigur
   const renderMs = options.renderMs ?? 1000;
   const load = options.load ?? 0.9;
   const idleJobs = options.idleJobs ?? 40;
-  const quietJobs = options.quietJobs ?? 1000;
+  const quietJobs = options.quietJobs ?? 2000;
   const memoryJobs = options.memoryJobs ?? 200;
   // Members share a server's backlog under the per-member cap (2 queued by default); past it the bot refuses.
   const members = options.membersPerGuild ?? 8;

@@ -13,7 +13,7 @@
  *    posted once, Redis memory per queued job, the bot's CPU per 1,000 jobs.
  *
  * Options: --results N (default 300), --latency MS (default 150), --skip-shards; --jobs N (default 5000),
- * --quiet-jobs N (the quiet guilds alone before the load, default 1000),
+ * --quiet-jobs N (the quiet guilds alone before the load, default 2000),
  * --render-ms MS (the no-op render, default 1000), --guilds N (default 500), --skip-fleet; --fleet runs only part 3.
  */
 import { cpus, loadavg } from 'node:os';

@@ -22,8 +22,8 @@
  *   The allowance keeps quiet guilds (a job now and then) at no push: pushing them too would only reorder
  *   them among themselves and lengthen their tail. At the fleet bench's load (8 workers at 90%, 5 of 500
  *   guilds 10x busier) the quiet guilds' p95 wait is 1.12x what their own traffic alone gives in the model of
- *   this order (`npm run bench:queue-order`; 1.52x without the push, 2.06x first come first served) and 1.76x
- *   in the fleet bench (README, "Scaling out").
+ *   this order (`npm run bench:queue-order`; 1.52x without the push, 2.06x first come first served) and
+ *   1.63-1.76x in the fleet bench (README, "Scaling out").
  *
  * Example: guild A queues 20 jobs (rounds 1..20) and A1 starts; B's first job gets round 1 and is next, before A2.
  * If no worker has started anything yet, B1 shares round 1 with A1 and goes right after it. Either way B waits
