@@ -83,8 +83,11 @@ it(`every path takes hostile prompts at the maximum length (seed ${FUZZ_SEED})`,
   for (const user of ['bob', 'carol', 'dave'] as const) await stack.acknowledged(await openAndSubmit(user, gridBoard.id, 'Add a corner', prompt()));
   jobs.push({ what: 'grid board', messageId: gridBoard.id });
 
-  // A job cancelled while it waits: its message shows the hostile prompts in the cancelled view.
-  const doomed = await stack.slash('erin', 'morph', { from: prompt(), to: prompt(), frames: 2, ...RENDER });
+  // A job cancelled before it is done: its message shows the hostile prompts in the cancelled view. The jobs
+  // above take the tiny model a few milliseconds each, so the queue may be empty by now: this one is big enough
+  // (24 frames, the server's limit, x 50 steps: about a second) to be still waiting or rendering when Cancel
+  // arrives; either way it ends cancelled.
+  const doomed = await stack.slash('erin', 'morph', { from: prompt(), to: prompt(), frames: 24, steps: 50 });
   const doomedMessage = await replyOf(doomed);
   ephemerals.push({ what: '/queue with everything waiting', text: stack.ephemeral(await stack.slash('erin', 'queue')) });
   const cancel = await stack.clickLabel('erin', doomedMessage.id, 'Cancel');
