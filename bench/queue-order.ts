@@ -41,7 +41,7 @@ interface Waiting {
   guild: number;
 }
 
-/** Wait percentiles in seconds for quiet and busy guilds' jobs. */
+/** Every job's queue wait in seconds, for quiet and busy guilds. */
 export function simulateQueue(o: ModelOptions): { quiet: number[]; busy: number[] } {
   const random = seededRandom(o.seed);
   const weightTotal = o.busyGuilds * o.busyFactor + (o.guilds - o.busyGuilds);
@@ -148,7 +148,7 @@ if (isMain) {
     `queue order model: ${base.workers} workers, 1 s a job, ${(base.load * 100).toFixed(0)}% busy; ${base.guilds} guilds, ${base.busyGuilds} of them ${base.busyFactor}x busier; ${base.jobs} jobs x ${seeds.length} seeds`,
   );
   const alone = percentile(run('fifo', true).quiet, 95);
-  console.log(`  quiet guilds alone (no busy guild; any order): p95 ${s(alone)}`);
+  console.log(`  quiet guilds alone (no busy guild, first come first served): p95 ${s(alone)}`);
   for (const [order, label] of [
     ['fifo', 'first come first served'],
     ['rounds', 'rounds, no push (LATENTWALK_QUEUE_USAGE_HALF_LIFE_S=0)'],
