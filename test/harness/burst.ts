@@ -80,7 +80,7 @@ export async function resultBurst(options: BurstOptions = {}): Promise<BurstFigu
   const total = options.commands ?? 300;
   const withinMs = options.withinMs ?? 10_000;
   const latencyMs = options.latencyMs ?? 150;
-  const commandRate = options.commandRate ?? 10;
+  const commandRate = options.commandRate ?? 20;
   const via = options.via ?? 'interaction';
   // Enough members that nobody passes a server's per-member cap (2 queued by default).
   const { seeds, guilds } = scaleGuilds(guildCount, 1, channelsPerGuild, Math.max(2, Math.ceil(total / guildCount)));
