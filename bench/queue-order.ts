@@ -7,7 +7,8 @@
  * (src/jobs/guild-queue.ts), restated here as plain arithmetic: rounds (a guild with jobs waiting goes one round
  * after its last; one with a job rendering, one round after the current), plus the push for recent use
  * (`min(floor(n / allowance), maxRounds)` rounds, n the guild's submits decayed with the half-life). For
- * comparison: plain FIFO, and quiet guilds strictly first.
+ * comparison: plain FIFO, and quiet guilds strictly first. Options: --jobs, --seeds, --load, --busy-guilds,
+ * --allowance, --max-rounds, --half-life.
  *
  * The figure the fleet goal asks about is the quiet guilds' p95 wait while the busy guilds flood, against their
  * p95 when the busy guilds are silent (their own traffic alone). Against an empty queue (0 s here) no order
@@ -120,17 +121,27 @@ function percentile(values: number[], p: number): number {
 
 const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
-  const { values } = parseArgs({ options: { jobs: { type: 'string' }, load: { type: 'string' }, seeds: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      jobs: { type: 'string' },
+      load: { type: 'string' },
+      seeds: { type: 'string' },
+      'busy-guilds': { type: 'string' },
+      allowance: { type: 'string' },
+      'max-rounds': { type: 'string' },
+      'half-life': { type: 'string' },
+    },
+  });
   const base = {
     jobs: Number(values.jobs ?? 50_000),
     workers: 8,
     load: Number(values.load ?? 0.9),
     guilds: 500,
-    busyGuilds: 5,
+    busyGuilds: Number(values['busy-guilds'] ?? 5),
     busyFactor: 10,
-    halfLifeS: 60,
-    allowance: 3,
-    maxRounds: 4,
+    halfLifeS: Number(values['half-life'] ?? 60),
+    allowance: Number(values.allowance ?? 3),
+    maxRounds: Number(values['max-rounds'] ?? 4),
   };
   const seeds = Array.from({ length: Number(values.seeds ?? 3) }, (_, i) => i + 1);
   const run = (order: Order, quietOnly: boolean) => {
