@@ -169,7 +169,7 @@ if (isMain) {
     const { quiet, busy } = run(order, false);
     const q95 = percentile(quiet, 95);
     console.log(
-      `  ${label}:\n    quiet p50 ${s(percentile(quiet, 50))}, p95 ${s(q95)} (${alone > 0 ? `${(q95 / alone).toFixed(2)}x alone` : "alone: no wait"}); busy p50 ${s(percentile(busy, 50))}, p95 ${s(percentile(busy, 95))}`,
+      `  ${label}:\n    quiet p50 ${s(percentile(quiet, 50))}, p95 ${s(q95)} (${alone > 0 ? `${(q95 / alone).toFixed(2)}x alone` : 'alone: no wait'}); busy p50 ${s(percentile(busy, 50))}, p95 ${s(percentile(busy, 95))}`,
     );
   }
 }
