@@ -1,7 +1,8 @@
 /**
  * GIF bytes of `off` and `blend` morphs at equal quality: is a flowing morph's larger GIF the encoder's
  * settings or the content? Every morph is rendered both ways and encoded as the bot posts it (display scale,
- * rubber band) at several palette sizes and tolerances; each GIF is decoded (sharp) and compared with its frames (PSNR).
+ * rubber band) at several palette sizes and tolerances; each GIF is decoded (sharp) and compared with its
+ * frames (PSNR).
  * `blend` is then read at the PSNR of `off`'s default encode (log-bytes interpolated along the best encodes).
  * Also printed: how the change between frames is spread (total change over the end-to-end change, and the
  * share of pixel changes big enough to cross palette colours), which is what a GIF pays for.
@@ -29,7 +30,7 @@ const MORPHS: Record<string, readonly (readonly [string, string])[]> = {
     ['a purple ring on a black background', 'an orange square on a gray background'],
   ],
 };
-/** A pixel change (sum of |dR|+|dG|+|dB|) above this crosses palette colours in these walks' palettes. */
+/** A pixel change (|dR|+|dG|+|dB|) above this mostly lands on another palette colour: the GIF re-sends the pixel. */
 const VISIBLE_CHANGE = 6;
 
 const { values } = parseArgs({
